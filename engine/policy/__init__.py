@@ -1,1 +1,29 @@
+"""Policy files: load (with positions), validate, compile, cache.
 
+Kept import-free: the hook imports submodules it needs, nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Problem(NamedTuple):
+    """One thing wrong with a policy, located in its file."""
+
+    source: str
+    line: int  # 1-based; 0 when unknown
+    column: int  # 1-based; 0 when unknown
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}:{self.column}" if self.line else self.source
+        return f"{where}: {self.message}"
+
+
+class PolicyError(Exception):
+    """The policy cannot be used; every problem found is listed, in file order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.line, p.column))
+        super().__init__("\n".join(str(p) for p in self.problems))

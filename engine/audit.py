@@ -1,0 +1,46 @@
+"""Append-only decision records (JSON lines) in the repository's git dir.
+
+Each record is written with one `write()` under an exclusive `flock`, so
+concurrent pushes neither interleave nor lose records.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from typing import Any
+
+from engine.decision import Decision
+
+
+def record(decision: Decision, *, exit_code: int, policy_source: str) -> dict[str, Any]:
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "actor": decision.actor._asdict(),
+        "stage": decision.stage,
+        "updates": [{"ref": u.name, "old": u.old, "new": u.new, "kind": u.kind} for u in decision.updates],
+        "outcomes": [o._asdict() for o in decision.outcomes],
+        "allowed": decision.allowed,
+        "exit_code": exit_code,
+        "policy": {"name": decision.policy, "digest": decision.policy_digest, "source": policy_source},
+    }
+
+
+def append(path: str, entry: dict[str, Any]) -> None:
+    line = (json.dumps(entry, ensure_ascii=True, sort_keys=True) + "\n").encode("ascii")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def read(path: str) -> list[dict[str, Any]]:
+    with open(path, encoding="ascii") as f:
+        return [json.loads(line) for line in f if line.strip()]

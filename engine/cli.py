@@ -1,0 +1,104 @@
+"""The `policy` command: click wiring only; each command's work lives in engine/commands/."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from engine import __version__
+from engine.change import STAGES
+
+
+def _exit(code: int) -> None:
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="changegate")
+def cli() -> None:
+    """changegate: decide whether a change to an LLM/ML system may be pushed, merged and deployed."""
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(files: tuple[str, ...]) -> None:
+    """Check policy FILES against the schema and semantic rules (exit 0 valid, 2 invalid)."""
+    from engine.commands.validate import validate as run
+
+    _exit(run(files))
+
+
+@cli.command()
+@click.option("--repo", default=".", show_default=True, help="Repository (work tree or bare).")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), help="Policy file.")
+@click.option("--policy-ref", help="Policy in a ref, as REF:PATH (its current value).")
+@click.option("--ref", help="Ref being updated, e.g. refs/heads/main.")
+@click.option("--old", help="Old value (default: the ref's current value; zero id: creation).")
+@click.option("--new", help="New value (a revision; zero id: deletion).")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read pre-receive lines '<old> <new> <ref>' from stdin.")
+@click.option("--stage", type=click.Choice(STAGES), default="push", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--actor", help="Who is pushing (default: from the server environment, else the local user).")
+@click.option("--known-ref", "known_refs", multiple=True,
+              help="Ref patterns whose commits count as already pushed (default: all refs). "
+                   "In a clone, use 'refs/remotes/origin/**'.")
+@click.option("--audit-log", type=click.Path(dir_okay=False), help="Append the decision to this JSON-lines file.")
+def check(**options: object) -> None:
+    """Judge a ref update (or pre-receive lines) by a policy. Exit 0 allowed, 1 denied, 2 invalid, 3 error."""
+    from engine.commands.check import check as run
+
+    if options["from_stdin"] and (options["ref"] or options["new"]):
+        raise click.UsageError("--stdin reads ref updates from standard input; do not combine it with --ref/--new")
+    _exit(run(**options))  # type: ignore[arg-type]
+
+
+@cli.group()
+def hook() -> None:
+    """Install the server-side git hook."""
+
+
+@hook.command("install")
+@click.option("--repo", required=True, help="The (bare) repository to protect.")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
+              help="Administrator-owned policy file on the server.")
+@click.option("--policy-ref", help="Judge by the file at PATH in REF's current value, as REF:PATH.")
+@click.option("--force", is_flag=True, help="Replace a pre-receive hook changegate did not write (kept as a backup).")
+def hook_install(repo: str, policy_file: str | None, policy_ref: str | None, force: bool) -> None:
+    """Install the pre-receive hook into REPO."""
+    from engine.commands.hook import install
+
+    _exit(install(repo=repo, policy_file=policy_file, policy_ref=policy_ref, force=force))
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Keep the demo directory instead of deleting it.")
+def demo(keep: bool) -> None:
+    """Run a local demo: a bare repository with the hook, and pushes it accepts and rejects."""
+    from engine.commands.demo import demo as run
+
+    _exit(run(keep=keep))
+
+
+def main() -> None:
+    """Entry point: expected errors exit 1/2 with a message; unexpected ones exit 3, never a traceback."""
+    from engine.git import GitError
+
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except GitError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - last resort: a message, never a traceback
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (please report it)", err=True)
+        sys.exit(3)

@@ -1,0 +1,47 @@
+"""Outcomes of rules, the decision they add up to, and exit codes."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+from engine.change import Actor, RefUpdate, Stage
+
+Status = Literal["pass", "fail", "warn", "skip", "error"]
+
+EXIT_ALLOWED = 0
+EXIT_DENIED = 1
+EXIT_INVALID = 2  # invalid policy or usage
+EXIT_INTERNAL = 3  # unexpected error; a push is still denied
+
+
+class Outcome(NamedTuple):
+    """What one rule concluded, explained: what was seen, what is required, how to satisfy it."""
+
+    rule: str
+    status: Status
+    message: str
+    seen: tuple[str, ...] = ()
+    required: str = ""
+    fix: str = ""
+    enforcement: str = "enforce"
+
+    @property
+    def denies(self) -> bool:
+        return self.status in ("fail", "error") and self.enforcement == "enforce"
+
+
+class Decision(NamedTuple):
+    policy: str
+    policy_digest: str
+    stage: Stage
+    actor: Actor
+    updates: tuple[RefUpdate, ...]
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return not any(o.denies for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_ALLOWED if self.allowed else EXIT_DENIED

@@ -1,0 +1,27 @@
+"""Judge a change: build the rules of a compiled policy and combine their outcomes.
+
+An exception inside one rule becomes that rule's `error` outcome (which denies
+when the rule is enforced) instead of aborting the others: fail closed, explained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.decision import Decision, Outcome
+from engine.facts.gitfacts import Facts
+from engine.rules import build_rules
+
+
+def evaluate(compiled: dict[str, Any], facts: Facts) -> Decision:
+    outcomes = []
+    for rule in build_rules(compiled):
+        try:
+            outcomes.append(rule.judge(facts))
+        except Exception as exc:  # noqa: BLE001 - one rule failing must not hide the others' verdicts
+            outcomes.append(Outcome(
+                rule.id, "error", f"could not be evaluated: {type(exc).__name__}: {exc}",
+                fix="retry; if it persists, report it to the repository administrator",
+                enforcement=rule.enforcement))
+    return Decision(compiled["name"], compiled["digest"], facts.stage, facts.actor,
+                    facts.updates, tuple(outcomes))

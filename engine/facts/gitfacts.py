@@ -1,0 +1,99 @@
+"""Facts about a change that come from git, gathered lazily and cached.
+
+Which commits a rule judges (DESIGN.md): a rule without `refs:` judges the commits
+new to the repository (`new --not <known refs>`); a rule with `refs:` judges the
+commits new to that ref (`old..new`), or for a created ref those not reachable from
+any existing ref the rule matches. In pre-receive, refs still hold their old values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine.change import Actor, Change, Commit, RefUpdate, Stage, as_text
+from engine.git import Git
+from engine.policy.patterns import Matcher
+
+
+class Facts:
+    def __init__(self, git: Git, change: Change, *, known_refs: Matcher | None = None) -> None:
+        """`known_refs`: refs whose commits count as already in the repository (None: all refs)."""
+        self.git = git
+        self.change = change
+        self._known = known_refs
+        self._ranges: dict[tuple[str, ...], list[str]] = {}
+        self._parents: dict[str, tuple[str, ...]] = {}
+        self._commits: dict[str, Commit] = {}
+        self._refs: list[tuple[bytes, str]] | None = None
+
+    @property
+    def stage(self) -> Stage:
+        return self.change.stage
+
+    @property
+    def actor(self) -> Actor:
+        return self.change.actor
+
+    @property
+    def updates(self) -> tuple[RefUpdate, ...]:
+        return self.change.updates
+
+    def refs(self) -> list[tuple[bytes, str]]:
+        """Refs as they are before the change: (name, object id)."""
+        if self._refs is None:
+            self._refs = self.git.refs()
+        return self._refs
+
+    def is_fast_forward(self, update: RefUpdate) -> bool:
+        """Old is an ancestor of new iff some commit in old..new has old as a parent.
+
+        Derived from the `old..new` walk that ref rules need anyway: no extra git process.
+        """
+        oids = self._range(("range", update.new, update.old), [update.new], [update.old], details=False)
+        return any(update.old in self._parents[o] for o in oids)
+
+    def commits_for(self, update: RefUpdate, refs: Matcher | None) -> list[Commit]:
+        """The commits `update` brings, as judged by a rule with these `refs` (None: no refs:)."""
+        if update.kind == "deletion":
+            return []
+        if refs is None and self._known is None:
+            oids = self._range(("new", update.new), [update.new], [], details=True, all_refs=True)
+        elif refs is None:
+            assert self._known is not None
+            targets = self._targets(self._known)
+            oids = self._range(("known", update.new, *targets), [update.new], targets, details=True)
+        elif update.kind == "update":
+            oids = self._range(("range", update.new, update.old), [update.new], [update.old], details=True)
+        else:
+            targets = self._targets(refs)
+            oids = self._range(("create", update.new, *targets), [update.new], targets, details=True)
+        return [self._commits[o] for o in oids]
+
+    def _targets(self, refs: Matcher) -> list[str]:
+        return [oid for name, oid in self.refs() if refs.match(as_text(name))]
+
+    def _range(self, key: tuple[str, ...], include: Sequence[str], exclude: Sequence[str], *,
+               details: bool, all_refs: bool = False) -> list[str]:
+        """Commit ids of a walk, cached by its key; with `details`, their commits are loaded too.
+
+        The first detailed walk is one `git log`; later walks list ids with rev-list and
+        load only commits not seen yet, so overlapping ranges are diffed once.
+        """
+        if key not in self._ranges:
+            if details and not self._commits:
+                commits = self.git.log(include, exclude=exclude, exclude_all_refs=all_refs)
+                self._remember(commits)
+                self._ranges[key] = [c.oid for c in commits]
+            else:
+                walked = self.git.rev_list(include, exclude=exclude, exclude_all_refs=all_refs)
+                self._parents.update(walked)
+                self._ranges[key] = [oid for oid, _ in walked]
+        oids = self._ranges[key]
+        if details:
+            self._remember(self.git.commits([o for o in oids if o not in self._commits]))
+        return oids
+
+    def _remember(self, commits: list[Commit]) -> None:
+        for commit in commits:
+            self._commits[commit.oid] = commit
+            self._parents[commit.oid] = commit.parents

@@ -1,0 +1,55 @@
+"""Turn a validated policy into its compiled form: plain JSON with patterns as regexes.
+
+The compiled form is what rules are built from, and what the hook caches, so a push
+never pays for YAML parsing, schema validation or pathspec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from engine import __version__
+from engine.policy.load import DEFAULT_STAGES, RULE_KINDS, load_policy, position
+from engine.policy.patterns import compile_patterns
+
+# Bump when the compiled layout changes, so stale caches are never read.
+COMPILED_FORMAT = 1
+
+
+def digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def compile_policy(data: bytes, source: str) -> dict[str, Any]:
+    root, policy = load_policy(data, source)
+    default_enforcement = policy.get("enforcement", "enforce")
+    rules = []
+    for index, rule in enumerate(policy["rules"]):
+        kind = next(k for k in RULE_KINDS if k in rule)
+        params: dict[str, Any] = {kind: rule[kind]}
+        if kind == "deny_paths":
+            params["compiled"] = compile_patterns(rule[kind])
+        refs = rule.get("refs")
+        when = rule.get("when", {}).get("paths")
+        rules.append({
+            "id": rule["id"],
+            "kind": kind,
+            "line": position(root, ["rules", index])[0],
+            "on": rule.get("on", DEFAULT_STAGES),
+            "refs": [refs, compile_patterns(refs)] if refs else None,
+            "when_paths": [when, compile_patterns(when)] if when else None,
+            "except_actors": rule.get("except", {}).get("actors", []),
+            "enforcement": rule.get("enforcement", default_enforcement),
+            "message": rule.get("message", ""),
+            "description": rule.get("description", ""),
+            "params": params,
+        })
+    return {
+        "format": COMPILED_FORMAT,
+        "changegate": __version__,
+        "name": policy.get("name", source),
+        "source": source,
+        "digest": digest(data),
+        "rules": rules,
+    }

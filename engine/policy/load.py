@@ -1,0 +1,204 @@
+"""Read a policy file: YAML with positions, schema validation, semantic checks.
+
+Every problem carries file:line:col, names the offending key or value and says
+what is allowed, so `policy validate` output can be acted on without the docs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from engine.policy import PolicyError, Problem
+from engine.policy.patterns import PatternError, compile_patterns
+
+# Keys that make a rule what it is; a rule has exactly one. Extended by later rule kinds.
+RULE_KINDS = ("deny", "deny_paths")
+DEFAULT_STAGES = ["push", "merge"]
+
+
+def schema_path() -> str:
+    """The published JSON Schema (source tree or installed data)."""
+    from engine.resources import resource
+
+    return resource("policies", "schema", "policy.schema.json")
+
+
+def load_schema() -> dict[str, Any]:
+    with open(schema_path(), encoding="utf-8") as f:
+        schema: dict[str, Any] = json.load(f)
+    return schema
+
+
+def parse_yaml(data: bytes, source: str) -> Any:
+    """YAML to ruamel's round-trip nodes, which remember line and column of every key."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt", pure=True)
+    try:
+        return yaml.load(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PolicyError([Problem(source, 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise PolicyError([Problem(source, line, col, f"YAML syntax: {what}")]) from None
+    except YAMLError as exc:
+        raise PolicyError([Problem(source, 0, 0, f"YAML syntax: {exc}")]) from None
+
+
+def plain(node: Any) -> Any:
+    """ruamel nodes to plain dict/list/str/int/bool, for validation and compilation."""
+    if isinstance(node, dict):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return str(node)
+
+
+def position(root: Any, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+    """1-based line/column of the node at `path` (of its key when `key`), or the deepest parent."""
+    node, found = root, (1, 1)
+    for depth, step in enumerate(path):
+        lc = getattr(node, "lc", None)
+        if lc is None:
+            break
+        last = depth == len(path) - 1
+        try:
+            if isinstance(step, int):
+                line, col = lc.item(step)
+            else:
+                line, col = lc.key(step) if (key and last) else lc.value(step)
+        except (KeyError, IndexError, TypeError):
+            break
+        found = (line + 1, col + 1)
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            break
+    return found
+
+
+def describe(path: Sequence[str | int], data: Any) -> str:
+    """`rules[2] (id 'protect-main').deny` — where a problem is, in the user's terms."""
+    out, node = "", data
+    for step in path:
+        if isinstance(step, int):
+            out += f"[{step}]"
+            node = node[step] if isinstance(node, list) and step < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                out += f" (id {node['id']!r})"
+        else:
+            out += f".{step}" if out else step
+            node = node.get(step) if isinstance(node, dict) else None
+    return out or "the policy"
+
+
+def schema_problems(root: Any, data: Any, source: str) -> list[Problem]:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    problems = []
+    for error in validator.iter_errors(data):
+        problems.extend(_explain(error, root, data, source))
+    return problems
+
+
+def _explain(error: Any, root: Any, data: Any, source: str) -> list[Problem]:
+    path = list(error.absolute_path)
+    where = describe(path, data)
+    schema, value, kind = error.schema, error.instance, error.validator
+    line, col = position(root, path)
+    if kind == "additionalProperties":
+        allowed = ", ".join(sorted(schema.get("properties", {})))
+        return [
+            Problem(source, *position(root, [*path, k], key=True),
+                    f"unknown key {k!r} in {where}; allowed keys: {allowed}")
+            for k in value if k not in schema.get("properties", {})
+        ]
+    if kind == "required":
+        missing = [k for k in schema["required"] if k not in value]
+        return [Problem(source, line, col, f"{where} is missing required key {k!r}") for k in missing]
+    if kind == "oneOf" and isinstance(value, dict) and "id" in schema.get("required", []):
+        kinds = [k for k in RULE_KINDS if k in value]
+        found = ", ".join(kinds) if kinds else "none"
+        return [Problem(source, line, col,
+                        f"{where} must have exactly one of {', '.join(RULE_KINDS)} (found: {found})")]
+    if kind == "enum":
+        allowed = ", ".join(str(v) for v in schema["enum"])
+        return [Problem(source, line, col, f"{value!r} is not allowed in {where}; allowed: {allowed}")]
+    if kind == "const":
+        return [Problem(source, line, col, f"{where} must be {schema['const']!r}, not {value!r}")]
+    if kind == "type":
+        return [Problem(source, line, col,
+                        f"{where} must be of type {error.validator_value}, not {type(value).__name__}")]
+    if kind == "pattern" and path and path[-1] == "id":
+        return [Problem(source, line, col, f"rule id {value!r} may use only lowercase letters, "
+                                           "digits, '.', '_' and '-', starting with a letter or digit")]
+    if kind in ("minItems", "minLength"):
+        return [Problem(source, line, col, f"{where} must not be empty")]
+    if kind == "uniqueItems":
+        return [Problem(source, line, col, f"{where} lists an item twice")]
+    return [Problem(source, line, col, f"{where}: {error.message}")]
+
+
+def semantic_problems(root: Any, data: dict[str, Any], source: str) -> list[Problem]:
+    """What the schema cannot say: unique ids, patterns git can match, full ref names."""
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(data.get("rules", [])):
+        rid = rule.get("id")
+        if rid in seen:
+            problems.append(Problem(source, *position(root, ["rules", index, "id"]),
+                                    f"duplicate rule id {rid!r} (first used by rules[{seen[rid]}])"))
+        elif isinstance(rid, str):
+            seen[rid] = index
+        for field in _pattern_fields(rule):
+            patterns = _get(rule, field)
+            for i, pattern in enumerate(patterns):
+                at = position(root, ["rules", index, *field, i])
+                try:
+                    compile_patterns([pattern])
+                except PatternError as exc:
+                    problems.append(Problem(source, *at, f"rules[{index}].{'.'.join(field)}: {exc}"))
+                    continue
+                if field == ("refs",) and not pattern.lstrip("!/").startswith("refs/"):
+                    problems.append(Problem(
+                        source, *at, f"ref pattern {pattern!r} must be a full ref name, "
+                                     f"e.g. 'refs/heads/{pattern.lstrip('!/')}' or 'refs/tags/*'"))
+    return problems
+
+
+def _pattern_fields(rule: dict[str, Any]) -> list[tuple[str, ...]]:
+    fields = [("refs",), ("when", "paths"), ("deny_paths",)]
+    return [f for f in fields if isinstance(_get(rule, f), list)]
+
+
+def _get(node: Any, field: Sequence[str]) -> Any:
+    for step in field:
+        node = node.get(step) if isinstance(node, dict) else None
+    return node
+
+
+def load_policy(data: bytes, source: str) -> tuple[Any, dict[str, Any]]:
+    """Parse and fully validate: (positioned YAML nodes, plain data), or PolicyError listing every problem."""
+    root = parse_yaml(data, source)
+    if root is None:
+        raise PolicyError([Problem(source, 1, 1, "the policy file is empty; it needs 'version: 1' and 'rules:'")])
+    policy = plain(root)
+    problems = schema_problems(root, policy, source)
+    if not problems:
+        problems = semantic_problems(root, policy, source)
+    if problems:
+        raise PolicyError(problems)
+    assert isinstance(policy, dict)
+    return root, policy

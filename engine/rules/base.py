@@ -1,0 +1,79 @@
+"""What every rule shares: where it applies (stage, refs, paths, actors) and its enforcement.
+
+A rule kind subclasses `Rule` and implements `evaluate(facts, updates)`; `judge`
+decides applicability first, so kinds only ever see updates they apply to.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from engine.change import RefUpdate, as_text, show
+from engine.decision import Outcome, Status
+from engine.facts.gitfacts import Facts
+from engine.policy.patterns import Matcher
+
+MAX_SEEN = 12  # lines of evidence per outcome; the rest is counted
+
+
+class Rule(ABC):
+    kind: ClassVar[str]
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.id: str = spec["id"]
+        self.line: int = spec["line"]
+        self.stages: list[str] = spec["on"]
+        self.refs = Matcher(spec["refs"][1], spec["refs"][0]) if spec["refs"] else None
+        self.when = Matcher(spec["when_paths"][1], spec["when_paths"][0]) if spec["when_paths"] else None
+        self.exempt = {a.casefold() for a in spec["except_actors"]}
+        self.enforcement: str = spec["enforcement"]
+        self.message: str = spec["message"]
+        self.params: dict[str, Any] = spec["params"]
+
+    def judge(self, facts: Facts) -> Outcome:
+        if facts.stage not in self.stages:
+            return self.outcome("skip", f"not judged at stage {facts.stage}")
+        if facts.actor.name.casefold() in self.exempt:
+            return self.outcome("skip", f"{facts.actor.name} is exempt (except.actors)")
+        updates = [u for u in facts.updates if self.refs is None or self.refs.match(as_text(u.ref))]
+        if not updates:
+            return self.outcome("skip", "no updated ref matches " + ", ".join(self.refs.patterns)
+                                if self.refs else "no ref updated")
+        if self.when is not None:
+            updates = [u for u in updates if self._touches_when_paths(facts, u)]
+            if not updates:
+                return self.outcome("skip", "no changed path matches " + ", ".join(self.when.patterns))
+        outcome = self.evaluate(facts, updates)
+        if outcome.status == "fail" and self.enforcement == "evaluate":
+            outcome = outcome._replace(status="warn")
+        return outcome
+
+    @abstractmethod
+    def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
+        """Judge the updates this rule applies to."""
+
+    def _touches_when_paths(self, facts: Facts, update: RefUpdate) -> bool:
+        assert self.when is not None
+        return any(self.when.match(as_text(p.path))
+                   for c in facts.commits_for(update, self.refs) for p in c.paths)
+
+    def outcome(self, status: Status, message: str, *, seen: list[str] | None = None,
+                required: str = "", fix: str = "") -> Outcome:
+        if status == "fail" and self.message:
+            message = f"{self.message} ({message})"
+        return Outcome(self.id, status, message, tuple(_bounded(seen or [])), required, fix,
+                       self.enforcement)
+
+
+def _bounded(lines: list[str]) -> list[str]:
+    if len(lines) <= MAX_SEEN:
+        return lines
+    return [*lines[:MAX_SEEN], f"... and {len(lines) - MAX_SEEN} more"]
+
+
+def short(oid: str) -> str:
+    return oid[:10]
+
+
+__all__ = ["Rule", "short", "show"]

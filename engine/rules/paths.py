@@ -1,0 +1,43 @@
+"""`deny_paths: [...]`: no new commit may add or change a matching path.
+
+Checked per commit, so a file added and removed within one push is still caught.
+Deleting a matching path is allowed: it removes the problem rather than adding one.
+"""
+
+from __future__ import annotations
+
+from engine.change import RefUpdate, as_text, show
+from engine.decision import Outcome
+from engine.facts.gitfacts import Facts
+from engine.policy.patterns import Matcher
+from engine.rules.base import Rule, short
+
+_VERB = {"A": "adds", "M": "modifies", "T": "changes the type of"}
+
+
+class DenyPaths(Rule):
+    kind = "deny_paths"
+
+    def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
+        matcher = Matcher(self.params["compiled"], self.params["deny_paths"])
+        seen: list[str] = []
+        patterns: dict[str, None] = {}
+        checked = 0
+        for u in updates:
+            for commit in facts.commits_for(u, self.refs):
+                checked += 1
+                for changed in commit.paths:
+                    if changed.status not in _VERB:
+                        continue
+                    text = as_text(changed.path)
+                    if matcher.match(text):
+                        patterns[matcher.first_pattern(text)] = None
+                        seen.append(f"commit {short(commit.oid)} on {u.name} "
+                                    f"{_VERB[changed.status]} {show(changed.path)}")
+        if not seen:
+            return self.outcome("pass", f"{checked} new commit(s) add no denied path")
+        return self.outcome(
+            "fail", f"{len(seen)} denied path change(s) in new commits", seen=seen,
+            required="no new commit adds or changes a path matching " + ", ".join(patterns),
+            fix="remove the files from every new commit (git rebase -i, or git filter-repo "
+                "--invert-paths --path PATH) and push again")
