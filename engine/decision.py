@@ -37,6 +37,7 @@ class Decision(NamedTuple):
     actor: Actor
     updates: tuple[RefUpdate, ...]
     outcomes: tuple[Outcome, ...]
+    crashed: tuple[str, ...] = ()  # rules whose evaluation raised: unexpected, not a verdict
 
     @property
     def allowed(self) -> bool:
@@ -44,4 +45,6 @@ class Decision(NamedTuple):
 
     @property
     def exit_code(self) -> int:
-        return EXIT_ALLOWED if self.allowed else EXIT_DENIED
+        if self.allowed:
+            return EXIT_ALLOWED
+        return EXIT_INTERNAL if self.crashed else EXIT_DENIED

@@ -14,14 +14,15 @@ from engine.rules import build_rules
 
 
 def evaluate(compiled: dict[str, Any], facts: Facts) -> Decision:
-    outcomes = []
+    outcomes, crashed = [], []
     for rule in build_rules(compiled):
         try:
             outcomes.append(rule.judge(facts))
         except Exception as exc:  # noqa: BLE001 - one rule failing must not hide the others' verdicts
+            crashed.append(rule.id)
             outcomes.append(Outcome(
                 rule.id, "error", f"could not be evaluated: {type(exc).__name__}: {exc}",
                 fix="retry; if it persists, report it to the repository administrator",
                 enforcement=rule.enforcement))
     return Decision(compiled["name"], compiled["digest"], facts.stage, facts.actor,
-                    facts.updates, tuple(outcomes))
+                    facts.updates, tuple(outcomes), tuple(crashed))

@@ -12,7 +12,7 @@ from engine.change import Actor, Change, RefUpdate, Stage, is_zero, parse_update
 from engine.decision import EXIT_INVALID
 from engine.evaluate import evaluate
 from engine.facts.gitfacts import Facts
-from engine.git import Git
+from engine.git import Git, GitError
 from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
 from engine.policy.patterns import Matcher, compile_patterns
@@ -23,7 +23,10 @@ from engine.servers import detect_actor
 def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: str | None,
           old: str | None, new: str | None, from_stdin: bool, stage: Stage, fmt: str,
           actor: str | None, known_refs: Sequence[str], audit_log: str | None) -> int:
-    git = Git.discover(repo)
+    try:
+        git = Git.discover(repo)
+    except GitError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         source = resolve(git, file=policy_file, ref_spec=policy_ref)
         policy = compile_policy(source.data, source.name)

@@ -1,0 +1,13 @@
+"""The quick start's demo runs on a fresh machine and shows accepted and rejected pushes."""
+
+from __future__ import annotations
+
+from tests.helpers.repos import policy_cli
+
+
+def test_demo_runs_and_every_scenario_behaves() -> None:
+    proc = policy_cli("demo")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[DENY] no-weights-in-git" in proc.stdout
+    assert "[DENY] protect-main" in proc.stdout
+    assert "FAIL" not in proc.stdout

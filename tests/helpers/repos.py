@@ -1,0 +1,103 @@
+"""Real repositories for tests: a bare server with the hook installed, and a clone to push from.
+
+Git is never mocked: every push goes through `git push`, receive-pack and the hook.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+ENV = {
+    "GIT_AUTHOR_NAME": "Ann Author", "GIT_AUTHOR_EMAIL": "ann@example.com",
+    "GIT_COMMITTER_NAME": "Ann Author", "GIT_COMMITTER_EMAIL": "ann@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+class Result(NamedTuple):
+    code: int
+    out: str  # stdout + stderr, decoded leniently
+
+    @property
+    def remote(self) -> str:
+        """What the pusher sees from the hook, without git's `remote: ` prefix and padding."""
+        return "\n".join(line[len("remote: "):].rstrip() for line in self.out.splitlines()
+                         if line.startswith("remote: "))
+
+
+def git(*args: str | bytes, cwd: Path | str, env: Mapping[str, str] | None = None,
+        check: bool = True, stdin: bytes | None = None) -> Result:
+    proc = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **ENV, **(env or {})},
+                          input=stdin, capture_output=True, check=False)
+    result = Result(proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace"))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {args!r} failed ({proc.returncode}):\n{result.out}")
+    return result
+
+
+def policy_cli(*args: str, cwd: Path | str | None = None, stdin: bytes | None = None,
+               env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real `policy` command, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=cwd, input=stdin.decode() if stdin else None,
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
+
+
+class Server:
+    """A bare repository protected by changegate."""
+
+    def __init__(self, root: Path, policy: str | None = None, *, policy_ref: str | None = None) -> None:
+        self.path = root / "server.git"
+        git("init", "-q", "--bare", "-b", "main", str(self.path), cwd=root)
+        self.policy_file = root / "policy.yml"
+        args = ["hook", "install", "--repo", str(self.path)]
+        if policy is not None:
+            self.policy_file.write_text(policy)
+            args += ["--policy", str(self.policy_file)]
+        if policy_ref:
+            args += ["--policy-ref", policy_ref]
+        proc = policy_cli(*args)
+        assert proc.returncode == 0, proc.stderr
+
+    @property
+    def audit_log(self) -> Path:
+        return self.path / "changegate" / "audit.jsonl"
+
+    def rev(self, ref: str) -> str | None:
+        result = git("rev-parse", "--verify", "--quiet", ref, cwd=self.path, check=False)
+        return result.out.strip() if result.code == 0 else None
+
+
+class Clone:
+    """A developer's clone of a Server."""
+
+    def __init__(self, root: Path, server: Server, name: str = "work") -> None:
+        self.path = root / name
+        git("clone", "-q", str(server.path), str(self.path), cwd=root)
+
+    def write(self, path: str | bytes, content: bytes | str = b"x\n") -> None:
+        raw = os.fsencode(path) if isinstance(path, str) else path
+        full = os.path.join(os.fsencode(self.path), raw)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(content.encode() if isinstance(content, str) else content)
+
+    def commit(self, message: str = "change", *files: str | bytes, allow_empty: bool = False) -> str:
+        for file in files:
+            self.write(file, f"{message}\n")
+        git("add", "-A", cwd=self.path)
+        git("commit", "-q", "-m", message, *(["--allow-empty"] if allow_empty else []), cwd=self.path)
+        return self.head()
+
+    def head(self) -> str:
+        return git("rev-parse", "HEAD", cwd=self.path).out.strip()
+
+    def git(self, *args: str | bytes, check: bool = True, env: Mapping[str, str] | None = None) -> Result:
+        return git(*args, cwd=self.path, check=check, env=env)
+
+    def push(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
+        return git("push", "--porcelain", "origin", *args, cwd=self.path, check=False, env=env)

@@ -1,0 +1,100 @@
+"""`policy validate`: every problem located at file:line:col, with what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.resources import resource
+from tests.helpers.repos import policy_cli
+
+GOOD = """version: 1
+name: ok
+rules:
+  - id: protect-main
+    refs: ["refs/heads/main"]
+    deny: [non_fast_forward]
+"""
+
+
+def validate(tmp_path: Path, text: str) -> tuple[int, str, str]:
+    path = tmp_path / "policy.yml"
+    path.write_text(text)
+    proc = policy_cli("validate", str(path))
+    return proc.returncode, proc.stderr.replace(str(path), "P"), proc.stdout
+
+
+def test_valid_policy_exits_0(tmp_path: Path) -> None:
+    code, err, out = validate(tmp_path, GOOD)
+    assert code == 0, err
+    assert "valid policy 'ok' with 1 rules" in out
+
+
+def test_bundled_pack_is_valid() -> None:
+    proc = policy_cli("validate", resource("policies", "llm-remediation.yml"))
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, GOOD + "  - id: [unclosed\n")
+    assert code == 2
+    assert err.startswith("P:8:") and "YAML syntax" in err
+
+
+def test_unknown_key_is_located_and_allowed_keys_listed(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, GOOD + "    denny: [deletion]\n")
+    assert code == 2
+    assert "P:7:5: unknown key 'denny' in rules[0] (id 'protect-main'); allowed keys:" in err
+    assert "deny_paths" in err and "refs" in err
+
+
+def test_unknown_deny_value_lists_allowed_values(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, GOOD.replace("[non_fast_forward]", "[force_push]"))
+    assert code == 2
+    assert "P:6:12: 'force_push' is not allowed in rules[0] (id 'protect-main').deny[0]" in err
+    assert "allowed: non_fast_forward, deletion, creation, update" in err
+
+
+def test_bad_glob_is_rejected_with_its_position(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, GOOD + "  - id: weights\n    deny_paths: ['ok.bin', 'models/[abc']\n")
+    assert code == 2
+    assert "P:8:28:" in err and "'models/[abc' can never match" in err
+
+
+def test_duplicate_rule_id_points_at_the_second(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, GOOD + "  - id: protect-main\n    deny_paths: ['*.bin']\n")
+    assert code == 2
+    assert "P:7:9: duplicate rule id 'protect-main' (first used by rules[0])" in err
+
+
+def test_short_ref_name_suggests_the_full_one(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, GOOD.replace('"refs/heads/main"', '"main"'))
+    assert code == 2
+    assert "must be a full ref name, e.g. 'refs/heads/main'" in err
+
+
+def test_rule_without_a_kind_says_which_keys_make_one(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, "version: 1\nrules:\n  - id: lonely\n    refs: ['refs/heads/*']\n")
+    assert code == 2
+    assert "P:3:5: rules[0] (id 'lonely') must have exactly one of deny, deny_paths (found: none)" in err
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", "the policy file is empty"),
+    ("version: 2\nrules: []\n", "version must be 1"),
+    ("version: 1\n", "missing required key 'rules'"),
+    ("version: 1\nrules:\n  - id: Bad_Id\n    deny: [deletion]\n", "may use only lowercase letters"),
+    ("version: 1\nversion: 1\nrules: []\n", "YAML syntax"),  # duplicate keys are refused
+    ("version: 1\nrules:\n  - id: x\n    deny: [deletion]\n    enforcement: warn\n", "allowed: enforce, evaluate"),
+])
+def test_malformed_policies_are_explained(tmp_path: Path, text: str, expected: str) -> None:
+    code, err, _ = validate(tmp_path, text)
+    assert code == 2
+    assert expected in err
+
+
+def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    proc = policy_cli("validate", str(tmp_path / "absent.yml"))
+    assert proc.returncode == 2
+    assert "cannot read the policy" in proc.stderr
