@@ -55,8 +55,7 @@ class Rule(ABC):
 
     def _touches_when_paths(self, facts: Facts, update: RefUpdate) -> bool:
         assert self.when is not None
-        return any(self.when.match(as_text(p.path))
-                   for c in facts.commits_for(update, self.refs) for p in c.paths)
+        return any(self.when.match(as_text(path)) for path in facts.changes_for(update, self.refs))
 
     def outcome(self, status: Status, message: str, *, seen: list[str] | None = None,
                 required: str = "", fix: str = "") -> Outcome:

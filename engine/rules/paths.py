@@ -24,18 +24,16 @@ class DenyPaths(Rule):
         patterns: dict[str, None] = {}
         checked = 0
         for u in updates:
-            for commit in facts.commits_for(u, self.refs):
-                checked += 1
-                for changed in commit.paths:
-                    if changed.status not in _VERB:
-                        continue
-                    text = as_text(changed.path)
-                    if matcher.match(text):
-                        patterns[matcher.first_pattern(text)] = None
-                        seen.append(f"commit {short(commit.oid)} on {u.name} "
-                                    f"{_VERB[changed.status]} {show(changed.path)}")
+            changes = facts.changes_for(u, self.refs)
+            checked += len(changes)
+            for path, occurrences in changes.items():
+                adding = [(c, status) for c, status in occurrences if status in _VERB]
+                if not adding or not matcher.match(as_text(path)):
+                    continue
+                patterns[matcher.first_pattern(as_text(path))] = None
+                seen += [f"commit {short(c.oid)} on {u.name} {_VERB[status]} {show(path)}" for c, status in adding]
         if not seen:
-            return self.outcome("pass", f"{checked} new commit(s) add no denied path")
+            return self.outcome("pass", f"no denied path among {checked} changed path(s)")
         return self.outcome(
             "fail", f"{len(seen)} denied path change(s) in new commits", seen=seen,
             required="no new commit adds or changes a path matching " + ", ".join(patterns),
