@@ -10,9 +10,12 @@ import fcntl
 import json
 import os
 import time
-from typing import Any
 
 from engine.decision import Decision
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def record(decision: Decision, *, exit_code: int, policy_source: str) -> dict[str, Any]:

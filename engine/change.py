@@ -1,17 +1,21 @@
 """Plain typed data describing a change: what a push, PR or deploy asks to do.
 
-NamedTuples rather than dataclasses: this module is on the push-hook path, and
-`dataclasses` pulls in `inspect` (~10 ms cold on a 2-core server).
+NamedTuples rather than dataclasses, and `typing` only for the type checker: this
+module is on the push-hook path (see engine/record.py for the cost of each).
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, NamedTuple
 
-Stage = Literal["push", "merge", "deploy"]
+    Stage = Literal["push", "merge", "deploy"]
+    UpdateKind = Literal["creation", "deletion", "update"]
+else:
+    from engine.record import NamedTuple  # typing.NamedTuple without importing typing
+
 STAGES: tuple[Stage, ...] = ("push", "merge", "deploy")
-
-UpdateKind = Literal["creation", "deletion", "update"]
 
 
 def is_zero(oid: str) -> bool:

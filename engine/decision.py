@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from engine.change import Actor, RefUpdate
 
-from engine.change import Actor, RefUpdate, Stage
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, NamedTuple
 
-Status = Literal["pass", "fail", "warn", "skip", "error"]
+    from engine.change import Stage
+
+    Status = Literal["pass", "fail", "warn", "skip", "error"]
+else:
+    from engine.record import NamedTuple
 
 EXIT_ALLOWED = 0
 EXIT_DENIED = 1

@@ -6,16 +6,25 @@ when the rule is enforced) instead of aborting the others: fail closed, explaine
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine.decision import Decision, Outcome
 from engine.facts.gitfacts import Facts
+from engine.git import GitError
 from engine.rules import build_rules
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def evaluate(compiled: dict[str, Any], facts: Facts) -> Decision:
     outcomes, crashed = [], []
-    for rule in build_rules(compiled):
+    rules = build_rules(compiled)
+    if any(rule.needs_paths and facts.stage in rule.stages for rule in rules):
+        try:
+            facts.prefetch()
+        except GitError:
+            pass  # only an optimisation: each rule that needs the walk meets the error and reports it
+    for rule in rules:
         try:
             outcomes.append(rule.judge(facts))
         except Exception as exc:  # noqa: BLE001 - one rule failing must not hide the others' verdicts

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG = os.path.join("changegate", "hook.json")
 AUDIT = os.path.join("changegate", "audit.jsonl")
@@ -46,7 +49,7 @@ def _run(git_dir: str) -> int:
     git = Git(git_dir)
     try:
         source = resolve(git, file=config.get("policy_file"), ref_spec=config.get("policy_ref"))
-        policy = compiled(source.data, source.name, os.path.join(git_dir, CACHE))
+        policy = compiled(source, os.path.join(git_dir, CACHE))
     except PolicyError as exc:
         first = exc.problems[0] if exc.problems else "unknown problem"
         _say(f"changegate: push rejected: the policy is invalid: {first}\n"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from engine.change import Actor, Change, RefUpdate, Stage, is_zero, parse_update_lines
+from engine.change import Actor, Change, RefUpdate, is_zero, parse_update_lines
 from engine.decision import EXIT_INVALID
 from engine.evaluate import evaluate
 from engine.facts.gitfacts import Facts
@@ -18,6 +19,9 @@ from engine.policy.compile import compile_policy
 from engine.policy.patterns import Matcher, compile_patterns
 from engine.policy.source import resolve
 from engine.servers import detect_actor
+
+if TYPE_CHECKING:
+    from engine.change import Stage
 
 
 def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: str | None,

@@ -41,7 +41,7 @@ def install(*, repo: str, policy_file: str | None, policy_ref: str | None, force
             ref, path = split_ref_spec(policy_ref)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-        if git.blob(ref, path) is None and not policy_file:
+        if git.blob_with_id(f"{ref}:{path}") is None and not policy_file:
             click.echo(f"warning: {ref} has no {path} yet; every push will be rejected until it does "
                        "(add --policy FILE as a fallback)", err=True)
     hooks_dir = git.run("rev-parse", "--git-path", "hooks").decode().strip()

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.change import Actor, Change, Commit, RefUpdate, Stage, as_text
+from engine.change import Actor, Change, Commit, RefUpdate, as_text
 from engine.git import Git
 from engine.policy.patterns import Matcher
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.change import Stage
 
 # Up to this many commits, one `git log` lists and diffs a range in a single process;
 # beyond it, rev-list + parallel diff-tree is faster.
@@ -30,6 +34,8 @@ class Facts:
         self._commits: dict[str, Commit] = {}
         self._refs: list[tuple[bytes, str]] | None = None
         self._index: dict[tuple[str, ...], dict[bytes, list[tuple[Commit, str]]]] = {}
+        self._same_as: dict[tuple[str, ...], tuple[str, ...]] = {}  # derived walk -> the walk it equals
+        self._detailed: set[tuple[str, ...]] = set()  # walks whose commits are all loaded
 
     @property
     def stage(self) -> Stage:
@@ -48,6 +54,16 @@ class Facts:
         if self._refs is None:
             self._refs = self.git.refs()
         return self._refs
+
+    def prefetch(self) -> None:
+        """Walk each update's new commits now (one `git log` for a small push).
+
+        Called when some rule needs paths: later walks such as `old..new` and the
+        fast-forward check are then usually derived from this one (see _derived_range)
+        instead of costing another git process.
+        """
+        for update in self.updates:
+            self._walk_for(update, None)
 
     def is_fast_forward(self, update: RefUpdate) -> bool:
         """Old is an ancestor of new iff some commit in old..new has old as a parent.
@@ -69,6 +85,7 @@ class Facts:
         10,000 commits usually change a few thousand distinct paths.
         """
         key, oids = self._walk_for(update, refs)
+        key = self._same_as.get(key, key)
         index = self._index.get(key)
         if index is None:
             index = {}
@@ -106,6 +123,10 @@ class Facts:
         The first detailed walk is one `git log`; later walks list ids with rev-list and
         load only commits not seen yet, so overlapping ranges are diffed once.
         """
+        if key not in self._ranges and not all_refs and len(include) == 1:
+            derived = self._derived_range(include[0], set(exclude))
+            if derived is not None:
+                self._same_as[key], self._ranges[key] = derived
         if key not in self._ranges:
             listed = None
             if details and not self._commits:
@@ -119,9 +140,25 @@ class Facts:
                 listed = [oid for oid, _ in walked]
             self._ranges[key] = listed
         oids = self._ranges[key]
-        if details:
+        if details and self._same_as.get(key, key) not in self._detailed:
             self._remember(self.git.commits([o for o in oids if o not in self._commits]))
+            self._detailed.add(self._same_as.get(key, key))
         return oids
+
+    def _derived_range(self, new: str, exclude: set[str]) -> tuple[tuple[str, ...], list[str]] | None:
+        """`new --not <exclude>` from an already walked `new --not <refs>` N, when exact.
+
+        N excludes at least as much, so N is contained in the wanted walk. If N is
+        non-empty and its boundary (parents outside N) lies within `exclude`, every
+        path from `new` that leaves N enters excluded history; so the walk is N. The
+        usual push (`old..new` with N's boundary = {old}) then costs no git process.
+        """
+        for key, oids in self._ranges.items():
+            if key[0] in ("new", "known") and key[1] == new and oids:
+                inside = set(oids)
+                if all(p in inside or p in exclude for o in oids for p in self._parents[o]):
+                    return key, oids
+        return None
 
     def _remember(self, commits: list[Commit]) -> None:
         for commit in commits:

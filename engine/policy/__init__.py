@@ -5,7 +5,11 @@ Kept import-free: the hook imports submodules it needs, nothing more.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from engine.record import NamedTuple  # typing.NamedTuple without importing typing
 
 
 class Problem(NamedTuple):

@@ -1,36 +1,46 @@
-"""Compiled policies cached by content digest: validate once per policy version.
+"""Compiled policies cached by version identity: validate once per policy version.
 
-The cache lives in the server repository's git dir (administrator-owned). A miss
-compiles the policy fully (YAML, JSON Schema, patterns) and writes the result
-atomically, so concurrent pushes never read a half-written file.
+The cache lives in the server repository's git dir (administrator-owned). The key is
+the policy's git blob id or its file's stat identity, so a hit needs no hashing (and
+no `hashlib` import on the push path); the content digest recorded in audits is
+computed once, at compile time. A miss compiles the policy fully (YAML, JSON Schema,
+patterns) and writes the result atomically, so concurrent pushes never read a
+half-written file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from typing import Any
+import zlib
 
 from engine import __version__
+from engine.policy.source import PolicySource
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# Bump when the compiled layout changes, so stale caches are never read.
+COMPILED_FORMAT = 1
 
 
-def compiled(data: bytes, source: str, cache_dir: str | None) -> dict[str, Any]:
-    """The compiled policy for `data`, from the cache when it has it."""
-    from engine.policy.compile import COMPILED_FORMAT
-
-    key = hashlib.sha256(f"{__version__}\0{COMPILED_FORMAT}\0{source}\0".encode() + data).hexdigest()
-    path = os.path.join(cache_dir, f"{key}.json") if cache_dir else None
+def compiled(source: PolicySource, cache_dir: str | None) -> dict[str, Any]:
+    """The compiled policy for `source`, from the cache when it has it."""
+    tag = f"{__version__}-{COMPILED_FORMAT}-{source.identity}"
+    path = os.path.join(cache_dir, f"{zlib.crc32(tag.encode()):08x}-{len(tag)}.json") if cache_dir else None
     if path:
         try:
             with open(path, encoding="utf-8") as f:
                 hit: dict[str, Any] = json.load(f)
-            return hit
+            if hit.get("cache_tag") == tag:
+                return hit
         except (OSError, ValueError):
             pass
     from engine.policy.compile import compile_policy
 
-    result = compile_policy(data, source)
+    result = compile_policy(source.data, source.name)
+    result["cache_tag"] = tag
     if path and cache_dir:
         _write_atomically(cache_dir, path, json.dumps(result))
     return result

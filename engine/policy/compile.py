@@ -13,9 +13,6 @@ from engine import __version__
 from engine.policy.load import DEFAULT_STAGES, RULE_KINDS, load_policy, position
 from engine.policy.patterns import compile_patterns
 
-# Bump when the compiled layout changes, so stale caches are never read.
-COMPILED_FORMAT = 1
-
 
 def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
@@ -46,7 +43,6 @@ def compile_policy(data: bytes, source: str) -> dict[str, Any]:
             "params": params,
         })
     return {
-        "format": COMPILED_FORMAT,
         "changegate": __version__,
         "name": policy.get("name", source),
         "source": source,

@@ -7,15 +7,22 @@ policy that judges it. A file given as well serves while the ref lacks a policy.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import os
 
 from engine.git import Git
 from engine.policy import PolicyError, Problem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from engine.record import NamedTuple  # typing.NamedTuple without importing typing
 
 
 class PolicySource(NamedTuple):
     data: bytes
     name: str  # shown in messages: a path, or REF:PATH
+    identity: str  # names this exact version cheaply (git blob id, or file stat), for the compile cache
 
 
 def split_ref_spec(spec: str) -> tuple[str, str]:
@@ -28,7 +35,9 @@ def split_ref_spec(spec: str) -> tuple[str, str]:
 def from_file(path: str) -> PolicySource:
     try:
         with open(path, "rb") as f:
-            return PolicySource(f.read(), path)
+            st = os.fstat(f.fileno())
+            identity = f"file:{os.path.abspath(path)}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+            return PolicySource(f.read(), path, identity)
     except OSError as exc:
         raise PolicyError([Problem(path, 0, 0, f"cannot read the policy: {exc.strerror}")]) from None
 
@@ -36,9 +45,9 @@ def from_file(path: str) -> PolicySource:
 def resolve(git: Git, *, file: str | None, ref_spec: str | None) -> PolicySource:
     if ref_spec:
         ref, path = split_ref_spec(ref_spec)
-        data = git.blob(ref, path)
-        if data is not None:
-            return PolicySource(data, ref_spec)
+        found = git.blob_with_id(f"{ref}:{path}")
+        if found is not None:
+            return PolicySource(found[1], ref_spec, f"blob:{found[0]}")
         if not file:
             raise PolicyError([Problem(ref_spec, 0, 0,
                                        f"no policy at {path} in {ref} (the ref or the file is missing); "

@@ -7,9 +7,11 @@ would otherwise drag HTTP and crypto libraries onto the hook path).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from engine.rules.base import Rule
 
 REGISTRY: dict[str, tuple[str, str]] = {

@@ -7,18 +7,24 @@ decides applicability first, so kinds only ever see updates they apply to.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
 
 from engine.change import RefUpdate, as_text, show
-from engine.decision import Outcome, Status
+from engine.decision import Outcome
 from engine.facts.gitfacts import Facts
 from engine.policy.patterns import Matcher
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
+    from engine.decision import Status
 
 MAX_SEEN = 12  # lines of evidence per outcome; the rest is counted
 
 
 class Rule(ABC):
     kind: ClassVar[str]
+    reads_paths: ClassVar[bool] = False  # whether evaluate() looks at changed paths
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.id: str = spec["id"]
@@ -30,6 +36,7 @@ class Rule(ABC):
         self.enforcement: str = spec["enforcement"]
         self.message: str = spec["message"]
         self.params: dict[str, Any] = spec["params"]
+        self.needs_paths = self.reads_paths or self.when is not None
 
     def judge(self, facts: Facts) -> Outcome:
         if facts.stage not in self.stages:

@@ -17,6 +17,7 @@ _VERB = {"A": "adds", "M": "modifies", "T": "changes the type of"}
 
 class DenyPaths(Rule):
     kind = "deny_paths"
+    reads_paths = True
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         matcher = Matcher(self.params["compiled"], self.params["deny_paths"])
@@ -27,8 +28,10 @@ class DenyPaths(Rule):
             changes = facts.changes_for(u, self.refs)
             checked += len(changes)
             for path, occurrences in changes.items():
+                if not matcher.match(as_text(path)):
+                    continue
                 adding = [(c, status) for c, status in occurrences if status in _VERB]
-                if not adding or not matcher.match(as_text(path)):
+                if not adding:
                     continue
                 patterns[matcher.first_pattern(as_text(path))] = None
                 seen += [f"commit {short(c.oid)} on {u.name} {_VERB[status]} {show(path)}" for c, status in adding]

@@ -1,0 +1,60 @@
+"""engine.git: -z parsing with hostile paths, and parallel diffing equal to one process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import git as git_module
+from engine.git import Git
+from tests.helpers.repos import Clone, Server, git
+
+HOSTILE = [b":starts-with-colon", b"new\nline", b"caf\xe9", b"sp ace/\ttab", b"\n:looks-like-an-entry"]
+
+
+def fast_import(path: Path, commits: int, bad_at: int | None = None) -> None:
+    stream = bytearray()
+    for n in range(1, commits + 1):
+        stream += f"commit refs/heads/main\ncommitter T <t@example.com> {1_700_000_000 + n} +0000\n".encode()
+        stream += b"data 1\nc\n"
+        name = f"src/f{n % 97}.py" if n != bad_at else "models/leak.gguf"
+        stream += f"M 100644 inline {name}\ndata 2\n{n % 10}\n\n".encode()
+    git("init", "-q", "--bare", "-b", "main", str(path), cwd=path.parent)
+    git("fast-import", "--quiet", cwd=path, stdin=bytes(stream))
+
+
+def test_hostile_paths_round_trip_through_diff_tree(tmp_path: Path) -> None:
+    server = Server(tmp_path, 'version: 1\nrules: [{id: x, deny_paths: ["*.never"]}]\n')
+    clone = Clone(tmp_path, server)
+    for raw in HOSTILE:
+        clone.write(raw)
+    head = clone.commit("hostile")
+    repo = Git(str(clone.path / ".git"))
+    [commit] = repo.commits([head])
+    assert sorted(p.path for p in commit.paths) == sorted(HOSTILE)
+    assert {p.status for p in commit.paths} == {"A"}
+    [logged] = repo.log([head], limit=5)
+    assert logged == commit
+
+
+def test_parallel_diff_tree_gives_the_same_commits_as_one_process(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_import(tmp_path / "r.git", 300)
+    repo = Git(str(tmp_path / "r.git"))
+    oids = [oid for oid, _ in repo.rev_list(["main"])]
+    single = repo.commits(oids)
+    monkeypatch.setattr(git_module, "PARALLEL_MIN", 50)
+    parallel = repo.commits(oids)
+    assert len(single) == 300
+    assert parallel == single
+
+
+@pytest.mark.slow
+def test_large_push_is_judged_through_the_parallel_path(tmp_path: Path) -> None:
+    fast_import(tmp_path / "src.git", 2500, bad_at=1700)
+    server = Server(tmp_path, 'version: 1\nname: big\nrules: [{id: no-gguf, deny_paths: ["*.gguf"]}]\n')
+    result = git("push", "--porcelain", str(server.path), "main", cwd=tmp_path / "src.git", check=False)
+    assert result.code != 0
+    assert "adds models/leak.gguf" in result.out
+    assert server.rev("main") is None
