@@ -1,0 +1,750 @@
+"""Live numbers from Prometheus: an HTTP API client and threshold checks on its answers.
+
+A `threshold:` rule asks "is this number good enough right now (and for a while)?".
+The answer must be explainable and must fail closed: a check that cannot prove the
+condition holds never passes. The semantics, which a policy author relies on:
+
+* Conditions: ``below=x`` means value < x, ``above=x`` means value > x,
+  ``between=(lo, hi)`` means lo <= value <= hi. Several may be given; all must hold.
+* Without ``for_``: one instant query at ``at`` (always an explicit time, never "now" on
+  the server's clock, so a decision can be reproduced).
+* With ``for_``: a range query over the window [at - for_, at] at ``step``; the condition
+  must hold at EVERY step, like an alerting rule's ``for``.
+* An empty result is ``no_data``: no series means nothing to judge; the caller's policy
+  decides whether that denies, allows or warns.
+* NaN, +Inf and -Inf are violations: such a value cannot show that the condition holds
+  (an error ratio of 0/0 is NaN, not "fine"). The series and the reason are named.
+* Several series: every one must satisfy the condition; the failing ones are listed
+  with their labels.
+* A series with gaps inside the ``for`` window (steps where it has no value) violates:
+  a missing step cannot show that the condition held there.
+* Scalar and instant-vector results are judged; a string or a range vector (matrix)
+  from an instant query is an ``error`` verdict telling how to fix the query.
+* Server trouble (unreachable, timeout, HTTP errors, a rejected query, malformed answers)
+  is an ``error`` verdict carrying the ``PrometheusError`` kind and message, so the rule's
+  ``on_error`` can decide.
+
+`requests` is imported inside the functions that talk HTTP: this module is also imported
+on the git hook's path, where every millisecond of import time counts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = [
+    "ActiveAlert",
+    "Condition",
+    "ErrorKind",
+    "Labels",
+    "PrometheusClient",
+    "PrometheusError",
+    "QueryResult",
+    "Sample",
+    "Series",
+    "SeriesVerdict",
+    "ThresholdResult",
+    "Verdict",
+    "evaluate_threshold",
+    "format_duration",
+    "format_labels",
+    "format_time",
+    "judge_instant",
+    "judge_range",
+    "parse_duration",
+]
+
+ErrorKind = Literal["unreachable", "timeout", "http", "bad_query", "malformed", "config"]
+Verdict = Literal["pass", "fail", "no_data", "error"]
+ResultType = Literal["vector", "scalar", "matrix", "string"]
+
+#: Labels of one series, sorted by name: hashable and immutable, unlike a dict.
+Labels = tuple[tuple[str, str], ...]
+
+
+class PrometheusError(Exception):
+    """Anything that kept us from getting a usable answer from Prometheus.
+
+    ``kind`` lets a policy react to the class of failure (unreachable, timeout, http,
+    bad_query, malformed, config) without parsing the message.
+    """
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+
+
+class Sample(NamedTuple):
+    """One value of a series at one time (unix seconds)."""
+
+    timestamp: float
+    value: float
+
+
+class Series(NamedTuple):
+    """One labelled series: one sample for a vector or scalar, many for a matrix."""
+
+    labels: Labels
+    samples: tuple[Sample, ...]
+
+
+class QueryResult(NamedTuple):
+    """A decoded ``data`` object of a query answer; ``text`` only for string results."""
+
+    result_type: ResultType
+    series: tuple[Series, ...]
+    text: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+class ActiveAlert(NamedTuple):
+    """An alert the server currently holds (``/api/v1/alerts``)."""
+
+    name: str
+    labels: Labels
+    state: str  # "pending" or "firing"
+    active_at: str | None
+    value: str | None
+
+
+# --------------------------------------------------------------------------- durations
+
+_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Prometheus duration (``5m``, ``1h30m``, ``1d``, ``500ms``).
+
+    Rules files and policies spell durations the way Prometheus does; one parser keeps
+    ``for: 5m`` meaning the same everywhere.
+    """
+    match = _DURATION.match(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValueError(
+            f"{text!r} is not a Prometheus duration: use units y w d h m s ms, largest first, e.g. 5m, 1h30m, 30s"
+        )
+    return sum(int(amount) * unit for amount, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if amount)
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest Prometheus spelling of ``seconds`` (300 -> ``5m``), for messages."""
+    millis = round(seconds * 1000)
+    if millis == 0:
+        return "0s"
+    parts = []
+    for unit, name in ((3_600_000, "h"), (60_000, "m"), (1000, "s"), (1, "ms")):
+        amount, millis = divmod(millis, unit)
+        if amount:
+            parts.append(f"{amount}{name}")
+    return "".join(parts)
+
+
+def format_time(timestamp: float) -> str:
+    """UTC ISO-8601 time for messages: unix seconds mean nothing to a reader."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def format_labels(labels: Labels) -> str:
+    """PromQL-style series name, e.g. ``errors_total{service="bad"}``."""
+    name = dict(labels).get("__name__", "")
+    inner = ", ".join(f'{key}="{value}"' for key, value in labels if key != "__name__")
+    if not name and not inner:
+        return "{}"
+    return f"{name}{{{inner}}}" if inner else name
+
+
+# --------------------------------------------------------------------------- client
+
+
+@dataclass(frozen=True)
+class PrometheusClient:
+    """Talks to one Prometheus server's HTTP API.
+
+    Credentials are never stored in the policy: the caller names environment variables
+    (``token_env`` for a bearer token, or ``username_env``/``password_env`` for basic
+    auth) that are read at request time. Connection failures and 5xx answers are retried
+    ``retries`` times with doubling ``backoff``; 4xx answers and read timeouts are not
+    (the same request would fail the same way, and a hook's time budget is short).
+    """
+
+    url: str
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    retries: int = 2
+    backoff: float = 0.25
+    token_env: str | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+
+    def query(self, query: str, *, at: float) -> QueryResult:
+        """Instant query evaluated at ``at`` (unix seconds)."""
+        data = self._call("/api/v1/query", {"query": query, "time": _seconds(at)})
+        return _parse_query_data(data)
+
+    def query_range(self, query: str, *, start: float, end: float, step: float) -> QueryResult:
+        """Range query over [start, end] evaluated every ``step`` seconds."""
+        if step <= 0:
+            raise ValueError(f"step must be positive, got {step}")
+        params = {
+            "query": query,
+            "start": _seconds(start),
+            "end": _seconds(end),
+            "step": _seconds(step),
+        }
+        return _parse_query_data(self._call("/api/v1/query_range", params))
+
+    def alerts(self) -> tuple[ActiveAlert, ...]:
+        """Alerts the server holds now: pending and firing, from its loaded rules."""
+        data = self._call("/api/v1/alerts", None)
+        raw = data.get("alerts") if isinstance(data, Mapping) else None
+        if not isinstance(raw, list):
+            raise PrometheusError(
+                "malformed",
+                f"{self._where('/api/v1/alerts')} answered without an alerts list",
+            )
+        alerts = []
+        for item in raw:
+            if not isinstance(item, Mapping) or not isinstance(item.get("labels"), Mapping):
+                raise PrometheusError(
+                    "malformed",
+                    f"{self._where('/api/v1/alerts')} returned an alert without labels",
+                )
+            labels = _labels(item["labels"], self._where("/api/v1/alerts"))
+            active_at, value = item.get("activeAt"), item.get("value")
+            alerts.append(
+                ActiveAlert(
+                    name=dict(labels).get("alertname", ""),
+                    labels=labels,
+                    state=str(item.get("state", "")),
+                    active_at=str(active_at) if active_at is not None else None,
+                    value=str(value) if value is not None else None,
+                )
+            )
+        return tuple(alerts)
+
+    # -- plumbing
+
+    def _where(self, path: str) -> str:
+        return f"Prometheus at {self.url} ({path})"
+
+    def _auth(self) -> tuple[dict[str, str], tuple[str, str] | None]:
+        """Headers and basic-auth pair from the named environment variables."""
+        headers = {"Accept": "application/json"}
+        if self.token_env:
+            token = os.environ.get(self.token_env, "")
+            if not token:
+                raise PrometheusError(
+                    "config",
+                    f"the Prometheus bearer token variable {self.token_env} is not set; "
+                    f"export {self.token_env} or remove token_env from the source",
+                )
+            headers["Authorization"] = f"Bearer {token}"
+        basic = None
+        if self.username_env or self.password_env:
+            names = [name for name in (self.username_env, self.password_env) if name]
+            missing = [name for name in names if not os.environ.get(name)]
+            if len(names) < 2 or missing:
+                raise PrometheusError(
+                    "config",
+                    "Prometheus basic auth needs both username_env and password_env set "
+                    f"and exported (missing: {', '.join(missing) or 'one of the two names'})",
+                )
+            basic = (os.environ[names[0]], os.environ[names[1]])
+        return headers, basic
+
+    def _call(self, path: str, form: Mapping[str, str] | None) -> Mapping[str, object]:
+        """One API call with retries; returns the ``data`` member of a success answer."""
+        import time
+
+        import requests
+
+        headers, basic = self._auth()
+        url = self.url.rstrip("/") + path
+        last: PrometheusError | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                # POST with a form body: long PromQL fits, and Prometheus accepts it on
+                # every query endpoint; the alerts endpoint is GET only.
+                response = requests.request(
+                    "POST" if form is not None else "GET",
+                    url,
+                    data=dict(form) if form is not None else None,
+                    headers=headers,
+                    auth=basic,
+                    timeout=(self.connect_timeout, self.read_timeout),
+                    allow_redirects=False,
+                )
+            except requests.exceptions.ReadTimeout:
+                raise self._timeout(path) from None
+            except requests.exceptions.ConnectionError as exc:
+                if _is_read_timeout(exc):
+                    raise self._timeout(path) from None
+                last = PrometheusError(
+                    "unreachable",
+                    f"cannot connect to Prometheus at {self.url} ({_reason(exc)}); "
+                    "check that it is running and that the source URL is right",
+                )
+                continue
+            except requests.exceptions.RequestException as exc:
+                raise PrometheusError("config", f"cannot send a request to {url!r}: {_reason(exc)}") from None
+            if response.status_code >= 500:
+                last = _error_from(response, self._where(path))
+                continue
+            return _decode(response, self._where(path), self.url)
+        assert last is not None
+        if self.retries:
+            last = PrometheusError(last.kind, f"{last.message} (gave up after {self.retries + 1} attempts)")
+        raise last
+
+    def _timeout(self, path: str) -> PrometheusError:
+        return PrometheusError(
+            "timeout",
+            f"{self._where(path)} did not answer within {self.read_timeout:g}s; "
+            "the query may be too expensive or the server overloaded",
+        )
+
+
+def _seconds(value: float) -> str:
+    """Millisecond-precision unix seconds, the resolution Prometheus works in."""
+    return f"{value:.3f}"
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost readable cause, without urllib3's object reprs."""
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if match:
+        return match.group(1).strip()
+    return text[:200] or type(exc).__name__
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    """requests reports a body read that timed out as a ConnectionError."""
+    from urllib3.exceptions import ReadTimeoutError
+
+    return any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat[:120] + ("…" if len(flat) > 120 else "")
+
+
+def _json_body(response: requests.Response) -> object:
+    import json
+
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def _error_from(response: requests.Response, where: str) -> PrometheusError:
+    """A PrometheusError for a non-success answer, using Prometheus's own words."""
+    code = response.status_code
+    body = _json_body(response)
+    if isinstance(body, Mapping) and body.get("status") == "error":
+        error_type = str(body.get("errorType", "unknown"))
+        error = str(body.get("error", "")).strip() or "no error message"
+        kind: ErrorKind
+        if error_type in ("bad_data", "execution"):
+            kind = "bad_query"
+            text = f"{where} rejected the query: {error} ({error_type}, HTTP {code})"
+        elif error_type == "timeout":
+            kind = "timeout"
+            text = f"{where} gave up on the query: {error} (timeout, HTTP {code})"
+        else:
+            kind = "http"
+            text = f"{where} failed: {error} ({error_type}, HTTP {code})"
+        return PrometheusError(kind, text)
+    hint = ""
+    if code == 404:
+        hint = "; the source URL must be the Prometheus server root (e.g. http://host:9090)"
+    elif code in (401, 403):
+        hint = "; check the credentials named by token_env or username_env/password_env"
+    elif 300 <= code < 400:
+        hint = f"; it redirects to {response.headers.get('Location', '?')}, use that URL"
+    reason = _snippet(response.text) or response.reason or "no body"
+    return PrometheusError("http", f"{where} answered HTTP {code}: {reason}{hint}")
+
+
+def _decode(response: requests.Response, where: str, base: str) -> Mapping[str, object]:
+    """The ``data`` member of a success answer, or a PrometheusError saying why not."""
+    if response.status_code != 200:
+        raise _error_from(response, where)
+    body = _json_body(response)
+    if body is None:
+        raise PrometheusError(
+            "malformed",
+            f"{where} answered with something that is not JSON "
+            f"({_snippet(response.text)!r}); is {base} a Prometheus server?",
+        )
+    if isinstance(body, Mapping) and body.get("status") == "error":
+        raise _error_from(response, where)
+    if not isinstance(body, Mapping) or body.get("status") != "success":
+        raise PrometheusError(
+            "malformed",
+            f'{where} answered JSON without status "success": {_snippet(response.text)!r}',
+        )
+    data = body.get("data")
+    if not isinstance(data, Mapping):
+        raise PrometheusError("malformed", f"{where} answered without a data object")
+    warnings = body.get("warnings")
+    if isinstance(warnings, list) and warnings:
+        return {**data, "_warnings": [str(item) for item in warnings]}
+    return data
+
+
+def _labels(raw: object, where: str) -> Labels:
+    if not isinstance(raw, Mapping):
+        raise PrometheusError("malformed", f"{where}: a series has no label object")
+    return tuple(sorted((str(key), str(value)) for key, value in raw.items()))
+
+
+def _sample(raw: object, where: str) -> Sample:
+    """``[<unix seconds>, "<value>"]``: values are strings so NaN and ±Inf survive JSON."""
+    if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[1], str)):
+        raise PrometheusError("malformed", f'{where}: a sample is not [time, "value"]: {raw!r:.80}')
+    try:
+        return Sample(float(raw[0]), float(raw[1]))
+    except (TypeError, ValueError):
+        raise PrometheusError("malformed", f"{where}: a sample has a bad number: {raw!r:.80}") from None
+
+
+def _parse_query_data(data: Mapping[str, object]) -> QueryResult:
+    """Typed view of a query answer's ``data``; any deviation from the API is malformed."""
+    where = "Prometheus query answer"
+    result_type = data.get("resultType")
+    result = data.get("result")
+    raw_warnings = data.get("_warnings")
+    warnings = tuple(raw_warnings) if isinstance(raw_warnings, list) else ()
+    if result_type == "scalar":
+        return QueryResult("scalar", (Series((), (_sample(result, where),)),), None, warnings)
+    if result_type == "string":
+        if not (isinstance(result, list) and len(result) == 2):
+            raise PrometheusError("malformed", f"{where}: a string result is not [time, text]")
+        return QueryResult("string", (), str(result[1]), warnings)
+    if result_type not in ("vector", "matrix"):
+        raise PrometheusError("malformed", f"{where}: unknown resultType {result_type!r}")
+    if not isinstance(result, list):
+        raise PrometheusError("malformed", f"{where}: result is not a list")
+    series = []
+    for item in result:
+        if not isinstance(item, Mapping):
+            raise PrometheusError("malformed", f"{where}: a series is not an object")
+        labels = _labels(item.get("metric"), where)
+        if result_type == "vector":
+            samples: tuple[Sample, ...] = (_sample(item.get("value"), where),)
+        else:
+            values = item.get("values", [])
+            if not isinstance(values, list):
+                raise PrometheusError("malformed", f"{where}: a series' values are not a list")
+            samples = tuple(_sample(value, where) for value in values)
+        series.append(Series(labels, samples))
+    return QueryResult(result_type, tuple(series), None, warnings)
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What every value must satisfy: below (<), above (>), between (inclusive)."""
+
+    below: float | None = None
+    above: float | None = None
+    between: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.below is None and self.above is None and self.between is None:
+            raise ValueError("a threshold needs at least one of below, above or between")
+        bounds = [b for b in (self.below, self.above) if b is not None]
+        if self.between is not None:
+            if len(self.between) != 2 or self.between[0] > self.between[1]:
+                raise ValueError(f"between must be (low, high) with low <= high, got {self.between}")
+            bounds.extend(self.between)
+        if any(math.isnan(b) for b in bounds):
+            raise ValueError("threshold bounds must be numbers, not NaN")
+
+    def holds(self, value: float) -> bool:
+        """True only for a finite value meeting every bound (NaN/±Inf prove nothing)."""
+        if not math.isfinite(value):
+            return False
+        if self.below is not None and not value < self.below:
+            return False
+        if self.above is not None and not value > self.above:
+            return False
+        return self.between is None or self.between[0] <= value <= self.between[1]
+
+    def describe(self) -> str:
+        parts = []
+        if self.above is not None:
+            parts.append(f"above {self.above:g}")
+        if self.below is not None:
+            parts.append(f"below {self.below:g}")
+        if self.between is not None:
+            parts.append(f"between {self.between[0]:g} and {self.between[1]:g}")
+        return " and ".join(parts)
+
+    def why_not(self, value: float) -> str:
+        """Why ``value`` fails, in words."""
+        if math.isnan(value):
+            return f"the value is NaN, which cannot show it is {self.describe()}"
+        if math.isinf(value):
+            return f"the value is {value:+}, which cannot show it is {self.describe()}"
+        return f"{value:g} is not {self.describe()}"
+
+
+class SeriesVerdict(NamedTuple):
+    """How one series fared: its decisive value and, if it violated, why."""
+
+    labels: Labels
+    value: float  # first violating value, or the latest value when it held
+    timestamp: float  # when ``value`` was seen
+    violated: bool
+    reason: str
+    missing_steps: int = 0
+
+    @property
+    def name(self) -> str:
+        return format_labels(self.labels)
+
+
+class ThresholdResult(NamedTuple):
+    """The outcome of a threshold check, with what was seen and what was required."""
+
+    verdict: Verdict
+    query: str
+    required: str
+    at: float
+    for_: float | None
+    step: float | None
+    series: tuple[SeriesVerdict, ...]
+    message: str
+    error_kind: ErrorKind | None = None
+
+    @property
+    def failing(self) -> tuple[SeriesVerdict, ...]:
+        return tuple(item for item in self.series if item.violated)
+
+
+def _required(condition: Condition, at: float, for_: float | None, step: float | None) -> str:
+    if for_ is None or step is None:
+        return f"every series {condition.describe()} at {format_time(at)}"
+    return (
+        f"every series {condition.describe()} at every {format_duration(step)} step of the "
+        f"{format_duration(for_)} window ending {format_time(at)}"
+    )
+
+
+def _summarise(verdicts: tuple[SeriesVerdict, ...], condition: Condition) -> tuple[Verdict, str]:
+    failing = [item for item in verdicts if item.violated]
+    if not failing:
+        count = len(verdicts)
+        noun = "series is" if count == 1 else f"{count} series are"
+        return "pass", f"{'the' if count == 1 else 'all'} {noun} {condition.describe()}"
+    shown = "; ".join(f"{item.name}: {item.reason}" for item in failing[:5])
+    more = f"; and {len(failing) - 5} more" if len(failing) > 5 else ""
+    return "fail", f"{len(failing)} of {len(verdicts)} series violate: {shown}{more}"
+
+
+def _error_result(
+    error: PrometheusError,
+    query: str,
+    required: str,
+    at: float,
+    for_: float | None,
+    step: float | None,
+) -> ThresholdResult:
+    return ThresholdResult("error", query, required, at, for_, step, (), error.message, error.kind)
+
+
+def judge_instant(result: QueryResult, condition: Condition, *, query: str, at: float) -> ThresholdResult:
+    """Judge an instant query's answer; pure, so it is testable on recorded answers."""
+    required = _required(condition, at, None, None)
+    if result.result_type == "string":
+        return _error_result(
+            PrometheusError(
+                "bad_query",
+                f"the query returns a string ({result.text!r}), not a number; "
+                "a threshold needs an expression that yields numbers",
+            ),
+            query,
+            required,
+            at,
+            None,
+            None,
+        )
+    if result.result_type == "matrix":
+        return _error_result(
+            PrometheusError(
+                "bad_query",
+                "the query returns a range vector (a selector like x[5m]); wrap it in a "
+                "function such as max_over_time(...) or rate(...) to get one number per series",
+            ),
+            query,
+            required,
+            at,
+            None,
+            None,
+        )
+    if not result.series:
+        return ThresholdResult(
+            "no_data",
+            query,
+            required,
+            at,
+            None,
+            None,
+            (),
+            f"the query returned no series at {format_time(at)}: no data to judge",
+        )
+    verdicts = []
+    for series in result.series:
+        sample = series.samples[-1]
+        held = condition.holds(sample.value)
+        reason = "" if held else f"{condition.why_not(sample.value)} at {format_time(sample.timestamp)}"
+        verdicts.append(SeriesVerdict(series.labels, sample.value, sample.timestamp, not held, reason))
+    ordered = tuple(verdicts)
+    verdict, message = _summarise(ordered, condition)
+    return ThresholdResult(verdict, query, required, at, None, None, ordered, message)
+
+
+def _step_times_ms(start: float, end: float, step: float) -> range:
+    """The evaluation times Prometheus uses for a range query, in integer milliseconds."""
+    return range(round(start * 1000), round(end * 1000) + 1, round(step * 1000))
+
+
+def judge_range(
+    result: QueryResult,
+    condition: Condition,
+    *,
+    query: str,
+    at: float,
+    for_: float,
+    step: float,
+) -> ThresholdResult:
+    """Judge a range query over [at - for_, at]: every step of every series must hold."""
+    required = _required(condition, at, for_, step)
+    if result.result_type not in ("matrix", "vector", "scalar"):
+        return _error_result(
+            PrometheusError("bad_query", f"a range query answered {result.result_type}, not numbers"),
+            query,
+            required,
+            at,
+            for_,
+            step,
+        )
+    if not result.series:
+        return ThresholdResult(
+            "no_data",
+            query,
+            required,
+            at,
+            for_,
+            step,
+            (),
+            f"the query returned no series in the {format_duration(for_)} window ending "
+            f"{format_time(at)}: no data to judge",
+        )
+    expected = _step_times_ms(at - for_, at, step)
+    verdicts = []
+    for series in result.series:
+        by_time = {round(sample.timestamp * 1000): sample.value for sample in series.samples}
+        missing = [ms for ms in expected if ms not in by_time]
+        bad = [(ms, by_time[ms]) for ms in expected if ms in by_time and not condition.holds(by_time[ms])]
+        reasons = []
+        if bad:
+            first_ms, first_value = bad[0]
+            reason = f"{condition.why_not(first_value)} at {format_time(first_ms / 1000)}"
+            if len(bad) > 1:
+                reason += f" (and at {len(bad) - 1} more of {len(expected)} steps)"
+            reasons.append(reason)
+        if missing:
+            reasons.append(
+                f"no value at {len(missing)} of {len(expected)} steps (first at "
+                f"{format_time(missing[0] / 1000)}), so the condition is not proven there"
+            )
+        if bad:
+            value, seen_ms = bad[0][1], bad[0][0]
+        elif series.samples:
+            value, seen_ms = (
+                series.samples[-1].value,
+                round(series.samples[-1].timestamp * 1000),
+            )
+        else:
+            value, seen_ms = math.nan, expected[-1]
+        verdicts.append(
+            SeriesVerdict(
+                series.labels,
+                value,
+                seen_ms / 1000,
+                bool(reasons),
+                "; ".join(reasons),
+                len(missing),
+            )
+        )
+    ordered = tuple(verdicts)
+    verdict, message = _summarise(ordered, condition)
+    if verdict == "pass":
+        message += f" at every {format_duration(step)} step of the {format_duration(for_)} window"
+    return ThresholdResult(verdict, query, required, at, for_, step, ordered, message)
+
+
+def default_step(for_: float) -> float:
+    """15 s (a common scrape interval), widened so a window has at most 1,000 steps."""
+    return max(15.0, math.ceil(for_ / 1000))
+
+
+def evaluate_threshold(
+    client: PrometheusClient,
+    query: str,
+    *,
+    below: float | None = None,
+    above: float | None = None,
+    between: tuple[float, float] | None = None,
+    for_: float | None = None,
+    at: float | None = None,
+    step: float | None = None,
+) -> ThresholdResult:
+    """Ask Prometheus and judge the answer (see the module docstring for the semantics).
+
+    ``at`` defaults to now; pass it explicitly to make the decision reproducible.
+    Server trouble becomes an ``error`` verdict, never an exception.
+    """
+    import time
+
+    condition = Condition(below=below, above=above, between=between)
+    when = time.time() if at is None else at
+    if for_ is not None and for_ < 0:
+        raise ValueError(f"for_ must be >= 0 seconds, got {for_}")
+    if not for_:
+        try:
+            result = client.query(query, at=when)
+        except PrometheusError as error:
+            return _error_result(error, query, _required(condition, when, None, None), when, None, None)
+        return judge_instant(result, condition, query=query, at=when)
+    width = default_step(for_) if step is None else step
+    if width <= 0:
+        raise ValueError(f"step must be positive, got {width}")
+    try:
+        result = client.query_range(query, start=when - for_, end=when, step=width)
+    except PrometheusError as error:
+        return _error_result(error, query, _required(condition, when, for_, width), when, for_, width)
+    return judge_range(result, condition, query=query, at=when, for_=for_, step=width)
