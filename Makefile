@@ -1,0 +1,31 @@
+# The README's commands. Everything installs into .venv; nothing global but the
+# Debian packages of real servers the tests start (Prometheus).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed  ## the local demo: a protected bare repository and real pushes
+	$(BIN)/policy demo
+
+test: $(BIN)/.installed  ## the test suite (real git, real servers: Prometheus via apt, MLflow in its own venv)
+	scripts/ensure-prometheus
+	PYTHON=$(PYTHON) scripts/ensure-mlflow >/dev/null
+	$(BIN)/pytest -q
+
+lint: $(BIN)/.installed  ## ruff and mypy --strict
+	$(BIN)/ruff check engine tests bench hooks/pre-receive
+	$(BIN)/mypy
+
+bench: $(BIN)/.installed  ## push-hook benchmarks (not tests): medians and ratios
+	$(BIN)/python bench/push_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
