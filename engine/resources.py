@@ -1,19 +1,17 @@
-"""Files shipped beside the package: policy packs, the schema, hook entry points.
+"""Files shipped with the package: policy packs, the schema, hook entry points.
 
-They live in the source tree (`policies/`, `hooks/`) and are installed as data
-files under `<prefix>/share/changegate/`; one lookup serves both layouts.
+They live in the repository's `policies/` and `hooks/`; `engine/data/` links to them
+and a wheel carries them as package data. Found relative to this file, never via
+sys.prefix: the hook runs with -S, where sys.prefix is not the virtualenv's.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 
 def resource(*parts: str) -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    for root in (os.path.join(here, ".."), os.path.join(sys.prefix, "share", "changegate")):
-        candidate = os.path.normpath(os.path.join(root, *parts))
-        if os.path.exists(candidate):
-            return candidate
-    raise FileNotFoundError(f"{os.path.join(*parts)} is not installed with changegate; reinstall it")
+    candidate = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", *parts)
+    if not os.path.exists(candidate):
+        raise FileNotFoundError(f"{os.path.join(*parts)} is not installed with changegate; reinstall it")
+    return candidate

@@ -111,8 +111,11 @@ def _tour(root: str) -> int:
     from engine.audit import read
 
     for entry in read(audit):
-        refs = ", ".join(f"{u['ref']} ({u['kind']})" for u in entry.get("updates", []))
-        failed = [o["rule"] for o in entry.get("outcomes", []) if o["status"] in ("fail", "error")]
+        if "error" in entry:  # the hook could not judge: fail closed, recorded as such
+            click.echo(f"  {entry['time']}  {entry['error']}: push rejected (exit {entry['exit_code']})")
+            continue
+        refs = ", ".join(f"{u['ref']} ({u['kind']})" for u in entry["updates"])
+        failed = [o["rule"] for o in entry["outcomes"] if o["status"] in ("fail", "error")]
         verdict = "allowed" if entry["allowed"] else "denied by " + ", ".join(failed)
         click.echo(f"  {entry['time']}  {entry['actor']['name']}  {refs}: {verdict}")
 

@@ -118,3 +118,15 @@ def test_one_denied_ref_rejects_the_whole_atomic_decision_but_names_only_it(tmp_
     assert "refs/heads/main" in result.remote
     assert "refs/heads/topic" not in result.remote.split("[DENY]", 1)[1]
     assert server.rev("topic") is None  # pre-receive rejects every ref of the push
+
+
+def test_policy_wide_evaluate_mode_reports_every_failure_but_never_denies(tmp_path: Path) -> None:
+    server = Server(tmp_path, POLICY.replace("name: refs-test\n", "name: refs-test\nenforcement: evaluate\n"))
+    clone = Clone(tmp_path, server)
+    clone.commit("init", "README.md")
+    assert clone.push("HEAD:refs/heads/main").code == 0
+    clone.git("commit", "-q", "--amend", "-m", "rewritten")
+    result = clone.push("--force", "HEAD:refs/heads/main")
+    assert result.code == 0, result.out
+    assert "1 warning(s): protect-main" in result.remote
+    assert server.rev("main") == clone.head()
