@@ -92,6 +92,16 @@ class Change(NamedTuple):
     stage: Stage
 
 
+class Inputs(NamedTuple):
+    """What an entry point knows beyond the ref updates: the clock and what a user handed in."""
+
+    now: float  # seconds since the epoch; fixed once per decision so it can be reproduced
+    evidence_files: tuple[str, ...] = ()  # evidence envelopes passed as files (CI artifacts)
+    artifacts: tuple[str, ...] = ()  # files being deployed, checked against evidence digests
+    github_pr: str | None = None  # OWNER/REPO#NUMBER whose reviews and files to read
+    github_api: str | None = None  # the API root the runner names (GITHUB_API_URL), unless the policy sets one
+
+
 def parse_update_lines(data: bytes) -> tuple[RefUpdate, ...]:
     """Parse pre-receive stdin. Refnames are bytes and may hold any non-control byte."""
     updates = []

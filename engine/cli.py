@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -14,7 +15,49 @@ def _exit(code: int) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands that live in their own module (engine/commands/<module>.py exposing `command`),
+# imported only when used so `policy --version` or a hook never pays for them.
+LAZY: dict[str, str] = {
+    "dry-run": "engine.commands.dry_run",
+    "evidence": "engine.commands.evidence",
+    "approve": "engine.commands.approve",
+    "approvals": "engine.commands.approvals",
+    "rollback-check": "engine.commands.rollback_check",
+    "action": "engine.commands.action",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from importlib.util import find_spec
+
+        return sorted([*super().list_commands(ctx), *(n for n, m in LAZY.items() if find_spec(m))])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.list_commands(ctx) and name in LAZY:
+            command: click.Command = importlib.import_module(LAZY[name]).command
+            return command
+        return super().get_command(ctx, name)
+
+
+def parse_time(value: str | None) -> float | None:
+    """--now: seconds since the epoch or an ISO 8601 time (for reproducible decisions)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    import datetime as dt
+
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither epoch seconds nor an ISO 8601 time") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="changegate")
 def cli() -> None:
     """changegate: decide whether a change to an LLM/ML system may be pushed, merged and deployed."""
@@ -44,12 +87,19 @@ def validate(files: tuple[str, ...]) -> None:
               help="Ref patterns whose commits count as already pushed (default: all refs). "
                    "In a clone, use 'refs/remotes/origin/**'.")
 @click.option("--audit-log", type=click.Path(dir_okay=False), help="Append the decision to this JSON-lines file.")
+@click.option("--evidence", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Evidence envelope file(s), e.g. a CI artifact, in addition to evidence notes.")
+@click.option("--artifact", "artifacts", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="File(s) being deployed; at --stage deploy their digests must match accepted evidence.")
+@click.option("--github-pr", help="Read approvals and files from this pull request: OWNER/REPO#NUMBER.")
+@click.option("--now", help="Judge as of this time (epoch seconds or ISO 8601), for reproducible decisions.")
 def check(**options: object) -> None:
     """Judge a ref update (or pre-receive lines) by a policy. Exit 0 allowed, 1 denied, 2 invalid, 3 error."""
     from engine.commands.check import check as run
 
     if options["from_stdin"] and (options["ref"] or options["new"]):
         raise click.UsageError("--stdin reads ref updates from standard input; do not combine it with --ref/--new")
+    options["now"] = parse_time(options["now"])  # type: ignore[arg-type]
     _exit(run(**options))  # type: ignore[arg-type]
 
 

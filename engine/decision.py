@@ -30,6 +30,7 @@ class Outcome(NamedTuple):
     required: str = ""
     fix: str = ""
     enforcement: str = "enforce"
+    paths: tuple[str, ...] = ()  # files the outcome is about, for annotations (repository-relative)
 
     @property
     def denies(self) -> bool:

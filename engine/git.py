@@ -150,13 +150,31 @@ class Git:
 
     def blob_with_id(self, spec: str) -> tuple[str, bytes] | None:
         """(object id, contents) of the blob `spec` (REV:PATH) names, or None; one process."""
-        out = self.run("cat-file", "--batch", stdin=spec.encode("utf-8", "surrogateescape") + b"\n")
-        header, _, rest = out.partition(b"\n")
-        fields = header.split(b" ")
-        if len(fields) != 3 or fields[1] != b"blob":
-            return None
-        size = int(fields[2])
-        return fields[0].decode("ascii"), rest[:size]
+        return self.blobs([spec])[0]
+
+    def blobs(self, specs: Sequence[str]) -> list[tuple[str, bytes] | None]:
+        """(object id, contents) for each REV:PATH spec that names a blob, else None; one process."""
+        if any("\n" in spec for spec in specs):
+            raise GitError("a blob name cannot contain a newline")
+        out = self.run("cat-file", "--batch", stdin="".join(f"{s}\n" for s in specs).encode("utf-8", "surrogateescape"))
+        found: list[tuple[str, bytes] | None] = []
+        for _ in specs:
+            header, _, out = out.partition(b"\n")
+            fields = header.split(b" ")
+            if len(fields) != 3 or not fields[2].isdigit():  # "<spec> missing" / "ambiguous"
+                found.append(None)
+                continue
+            size = int(fields[2])
+            found.append((fields[0].decode("ascii"), out[:size]) if fields[1] == b"blob" else None)
+            out = out[size + 1:]
+        return found
+
+    def tree_of(self, commit: str) -> str:
+        return self.run("rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}").decode().strip()
+
+    def append_note(self, notes_ref: str, target: str, line: bytes) -> None:
+        """Append one line to the note on `target` (any object; changegate annotates trees)."""
+        self.run("notes", f"--ref={notes_ref}", "append", "--allow-empty", "-F", "-", target, stdin=line + b"\n")
 
 
 def _walk(command: str, include: Sequence[str], exclude_all_refs: bool) -> list[str]:

@@ -56,7 +56,7 @@ def _run(git_dir: str) -> int:
              "changegate: an administrator must fix it (policy validate FILE)\n")
         _audit_error(git_dir, "invalid-policy", str(exc), actor._asdict(), EXIT_INVALID)
         return EXIT_INVALID
-    decision = evaluate(policy, Facts(git, Change(updates, actor, "push")))
+    decision = evaluate(policy, Facts(git, Change(updates, actor, "push"), policy=policy, source=source))
     _say(render(decision))
     audit.append(os.path.join(git_dir, AUDIT),
                  audit.record(decision, exit_code=decision.exit_code, policy_source=source.name))

@@ -15,6 +15,9 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    for role in ("AUTHOR", "COMMITTER"):  # commits made by changegate itself (notes) need an identity
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Ann Author")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "ann@example.com")
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITHUB_USER_LOGIN", "GL_USERNAME",
                 "GL_USER", "GITEA_PUSHER_NAME", "GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY",
                 "GIT_ALTERNATE_OBJECT_DIRECTORIES"):

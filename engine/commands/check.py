@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
 
-from engine.change import Actor, Change, RefUpdate, is_zero, parse_update_lines
+from engine.change import Actor, Change, Inputs, RefUpdate, is_zero, parse_update_lines
 from engine.decision import EXIT_INVALID
 from engine.evaluate import evaluate
 from engine.facts.gitfacts import Facts
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 
 def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: str | None,
           old: str | None, new: str | None, from_stdin: bool, stage: Stage, fmt: str,
-          actor: str | None, known_refs: Sequence[str], audit_log: str | None) -> int:
+          actor: str | None, known_refs: Sequence[str], audit_log: str | None,
+          evidence: Sequence[str] = (), artifacts: Sequence[str] = (), github_pr: str | None = None,
+          now: float | None = None) -> int:
     try:
         git = Git.discover(repo)
     except GitError as exc:
@@ -44,7 +47,10 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
         updates = (_update(git, ref, old, new),)
     who = Actor(actor, "cli", "--actor") if actor else detect_actor(os.environ)
     known = Matcher(compile_patterns(known_refs), known_refs) if known_refs else None
-    decision = evaluate(policy, Facts(git, Change(updates, who, stage), known_refs=known))
+    inputs = Inputs(now=time.time() if now is None else now, evidence_files=tuple(evidence),
+                    artifacts=tuple(artifacts), github_pr=github_pr)
+    facts = Facts(git, Change(updates, who, stage), known_refs=known, inputs=inputs, policy=policy, source=source)
+    decision = evaluate(policy, facts)
     if fmt == "json":
         from engine.report.json_report import render as render_json
 

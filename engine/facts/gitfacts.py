@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.change import Actor, Change, Commit, RefUpdate, as_text
+from engine.change import Actor, Change, Commit, Inputs, RefUpdate, as_text
 from engine.git import Git
 from engine.policy.patterns import Matcher
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from engine.attest import AllowedSigners
     from engine.change import Stage
+    from engine.policy.source import PolicySource
+
+
+class TrustError(Exception):
+    """The policy's trust file is missing or malformed: signed records cannot be judged."""
 
 # Up to this many commits, one `git log` lists and diffs a range in a single process;
 # beyond it, rev-list + parallel diff-tree is faster.
@@ -24,11 +32,22 @@ SMALL_PUSH = 200
 
 
 class Facts:
-    def __init__(self, git: Git, change: Change, *, known_refs: Matcher | None = None) -> None:
-        """`known_refs`: refs whose commits count as already in the repository (None: all refs)."""
+    def __init__(self, git: Git, change: Change, *, known_refs: Matcher | None = None,
+                 known_commits: Sequence[str] | None = None, inputs: Inputs | None = None,
+                 policy: dict[str, Any] | None = None, source: PolicySource | None = None) -> None:
+        """What counts as already in the repository: all refs (default), the refs matching
+        `known_refs` (a clone: the remote-tracking refs), or what `known_commits` reach (a pull
+        request: its base). `policy`/`source`: the compiled policy and where it came from."""
         self.git = git
         self.change = change
+        self.inputs = inputs or Inputs(now=_now())
+        self.policy = policy or {}
+        self.source = source
         self._known = known_refs
+        self._known_commits = list(known_commits) if known_commits is not None else None
+        self._signers: AllowedSigners | None = None
+        self._notes: dict[tuple[str, str], list[bytes]] = {}
+        self._trees: dict[str, str] = {}
         self._ranges: dict[tuple[str, ...], list[str]] = {}
         self._parents: dict[str, tuple[str, ...]] = {}
         self._commits: dict[str, Commit] = {}
@@ -48,6 +67,53 @@ class Facts:
     @property
     def updates(self) -> tuple[RefUpdate, ...]:
         return self.change.updates
+
+    @property
+    def now(self) -> float:
+        return self.inputs.now
+
+    def tree(self, commit: str) -> str:
+        """The tree of a commit (records are bound to trees: a squash or rebase keeps them)."""
+        if commit not in self._trees:
+            known = self._commits.get(commit)
+            self._trees[commit] = known.tree if known else self.git.tree_of(commit)
+        return self._trees[commit]
+
+    def trusted_file(self, path: str) -> bytes | None:
+        """A file of the policy's trust domain (see PolicySource.trusted_file)."""
+        return self.source.trusted_file(self.git, path) if self.source else None
+
+    def allowed_signers(self) -> AllowedSigners:
+        """Who may sign approvals and evidence: trust.allowed_signers, never from the change."""
+        if self._signers is None:
+            from engine.attest import AllowedSignersError, parse_allowed_signers
+
+            path = (self.policy.get("trust") or {}).get("allowed_signers")
+            if not path:
+                raise TrustError("the policy names no trust.allowed_signers file")
+            where = f"{self.source.ref}:{path}" if self.source and self.source.ref else path
+            data = self.trusted_file(path)
+            if data is None:
+                raise TrustError(f"the allowed signers file {where} does not exist")
+            try:
+                self._signers = parse_allowed_signers(data.decode("utf-8", "replace"), source=where)
+            except AllowedSignersError as exc:
+                raise TrustError(str(exc)) from None
+        return self._signers
+
+    def notes(self, kind: str, object_id: str) -> list[bytes]:
+        """Lines of the changegate note of `kind` on `object_id`: from the notes ref as pushed in
+        this change if the change updates it, else as it is now."""
+        from engine import notes
+
+        key = (kind, object_id)
+        if key not in self._notes:
+            ref = notes.NOTES_REFS[kind].encode()
+            pushed = [u.new for u in self.updates if u.ref == ref and u.kind != "deletion"]
+            current = [oid for name, oid in self.refs() if name == ref]
+            commits = pushed or current
+            self._notes[key] = notes.read_lines(self.git, commits[0], object_id) if commits else []
+        return self._notes[key]
 
     def refs(self) -> list[tuple[bytes, str]]:
         """Refs as they are before the change: (name, object id)."""
@@ -97,10 +163,14 @@ class Facts:
         return index
 
     def _walk_for(self, update: RefUpdate, refs: Matcher | None) -> tuple[tuple[str, ...], list[str]]:
+        key: tuple[str, ...]
         if update.kind == "deletion":
             return ("none",), []
+        if refs is None and self._known_commits is not None:
+            key = ("known", update.new, *self._known_commits)
+            return key, self._range(key, [update.new], self._known_commits, details=True)
         if refs is None and self._known is None:
-            key: tuple[str, ...] = ("new", update.new)
+            key = ("new", update.new)
             return key, self._range(key, [update.new], [], details=True, all_refs=True)
         if refs is None:
             assert self._known is not None
@@ -164,3 +234,9 @@ class Facts:
         for commit in commits:
             self._commits[commit.oid] = commit
             self._parents[commit.oid] = commit.parents
+
+
+def _now() -> float:
+    import time
+
+    return time.time()

@@ -10,7 +10,7 @@ import hashlib
 from typing import Any
 
 from engine import __version__
-from engine.policy.load import DEFAULT_STAGES, RULE_KINDS, load_policy, position
+from engine.policy.load import default_stages, load_policy, position, rule_kind
 from engine.policy.patterns import compile_patterns
 
 
@@ -23,17 +23,19 @@ def compile_policy(data: bytes, source: str) -> dict[str, Any]:
     default_enforcement = policy.get("enforcement", "enforce")
     rules = []
     for index, rule in enumerate(policy["rules"]):
-        kind = next(k for k in RULE_KINDS if k in rule)
-        params: dict[str, Any] = {kind: rule[kind]}
+        kind = rule_kind(rule)
+        params: dict[str, Any] = dict(rule["require"][kind[8:]]) if kind.startswith("require.") else {kind: rule[kind]}
         if kind == "deny_paths":
             params["compiled"] = compile_patterns(rule[kind])
+        if kind == "require.evidence" and "paths" in params:
+            params["compiled_paths"] = compile_patterns(params["paths"])
         refs = rule.get("refs")
         when = rule.get("when", {}).get("paths")
         rules.append({
             "id": rule["id"],
             "kind": kind,
             "line": position(root, ["rules", index])[0],
-            "on": rule.get("on", DEFAULT_STAGES),
+            "on": rule.get("on", default_stages(kind)),
             "refs": [refs, compile_patterns(refs)] if refs else None,
             "when_paths": [when, compile_patterns(when)] if when else None,
             "except_actors": rule.get("except", {}).get("actors", []),
@@ -47,5 +49,7 @@ def compile_policy(data: bytes, source: str) -> dict[str, Any]:
         "name": policy.get("name", source),
         "source": source,
         "digest": digest(data),
+        "sources": policy.get("sources", {}),
+        "trust": policy.get("trust"),
         "rules": rules,
     }

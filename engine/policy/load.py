@@ -13,9 +13,23 @@ from typing import Any
 from engine.policy import PolicyError, Problem
 from engine.policy.patterns import PatternError, compile_patterns
 
-# Keys that make a rule what it is; a rule has exactly one. Extended by later rule kinds.
-RULE_KINDS = ("deny", "deny_paths")
+# Keys that make a rule what it is; a rule has exactly one.
+RULE_KINDS = ("deny", "deny_paths", "require")
 DEFAULT_STAGES = ["push", "merge"]
+# Requirements that ask live services: never judged by the push hook (GitHub Enterprise
+# gives all pre-receive hooks 5 s together), so they default to, and must stay at, merge/deploy.
+LIVE_REQUIREMENTS = ("threshold", "alerts", "benchmark")
+LIVE_STAGES = ["merge", "deploy"]
+
+
+def rule_kind(rule: dict[str, Any]) -> str:
+    """`deny`, `deny_paths`, or `require.<what>` (e.g. require.evidence)."""
+    kind = next(k for k in RULE_KINDS if k in rule)
+    return f"require.{next(iter(rule['require']))}" if kind == "require" else kind
+
+
+def default_stages(kind: str) -> list[str]:
+    return LIVE_STAGES if kind.removeprefix("require.") in LIVE_REQUIREMENTS else DEFAULT_STAGES
 
 
 def schema_path() -> str:
@@ -155,7 +169,9 @@ def semantic_problems(root: Any, data: dict[str, Any], source: str) -> list[Prob
     """What the schema cannot say: unique ids, patterns git can match, full ref names."""
     problems: list[Problem] = []
     seen: dict[str, int] = {}
+    sources, trust = data.get("sources", {}), data.get("trust")
     for index, rule in enumerate(data.get("rules", [])):
+        problems += _requirement_problems(root, rule, index, source, sources=sources, has_trust=trust is not None)
         rid = rule.get("id")
         if rid in seen:
             problems.append(Problem(source, *position(root, ["rules", index, "id"]),
@@ -178,8 +194,43 @@ def semantic_problems(root: Any, data: dict[str, Any], source: str) -> list[Prob
     return problems
 
 
+def _requirement_problems(root: Any, rule: dict[str, Any], index: int, source: str, *,
+                          sources: dict[str, Any], has_trust: bool) -> list[Problem]:
+    """A requirement's needs: live checks off the push path, their source configured, a trust file."""
+    if "require" not in rule:
+        return []
+    what, body = next(iter(rule["require"].items()))
+    where = f"rules[{index}] (id {rule['id']!r})"
+    at = position(root, ["rules", index, "require", what], key=True)
+    problems = []
+    if what in LIVE_REQUIREMENTS and "push" in rule.get("on", LIVE_STAGES):
+        problems.append(Problem(source, *position(root, ["rules", index, "on"]), (
+            f"{where}: a {what} rule cannot run on push: the push hook never calls external services "
+            "(GitHub Enterprise gives all hooks 5 s); use on: [merge, deploy]")))
+    needed = []
+    if what in ("threshold", "alerts"):
+        needed.append(body.get("source", "prometheus"))
+    if what == "benchmark":
+        needed += ["mlflow" for side in ("results", "baseline") if isinstance(body.get(side), dict)
+                   and "mlflow" in body[side]]
+    problems += [Problem(source, *at, f"{where} reads {name}, but sources.{name} is not configured")
+                 for name in dict.fromkeys(needed) if name not in sources]
+    signed = what == "evidence" or (what == "approvals" and "signers" in body.get("from", {})) or (
+        what == "benchmark" and any(isinstance(body.get(side), str) for side in ("results", "baseline")))
+    if signed and not has_trust:
+        problems.append(Problem(source, *at, f"{where} checks signatures, so the policy needs "
+                                             "trust: {allowed_signers: PATH} (who may sign)"))
+    from importlib.util import find_spec
+
+    from engine.rules import REGISTRY
+
+    if find_spec(REGISTRY[f"require.{what}"][0]) is None:
+        problems.append(Problem(source, *at, f"{where}: require.{what} is not supported by this installation"))
+    return problems
+
+
 def _pattern_fields(rule: dict[str, Any]) -> list[tuple[str, ...]]:
-    fields = [("refs",), ("when", "paths"), ("deny_paths",)]
+    fields = [("refs",), ("when", "paths"), ("deny_paths",), ("require", "evidence", "paths")]
     return [f for f in fields if isinstance(_get(rule, f), list)]
 
 

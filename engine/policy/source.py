@@ -23,6 +23,19 @@ class PolicySource(NamedTuple):
     data: bytes
     name: str  # shown in messages: a path, or REF:PATH
     identity: str  # names this exact version cheaply (git blob id, or file stat), for the compile cache
+    ref: str | None = None  # the protected ref it was read from; None for an administrator's file
+
+    def trusted_file(self, git: Git, path: str) -> bytes | None:
+        """A file from the policy's own trust domain (allowed_signers, alerting rules): from the
+        protected ref's current value, or beside the administrator's file; never from the change."""
+        if self.ref is not None:
+            found = git.blob_with_id(f"{self.ref}:{path}")
+            return found[1] if found else None
+        try:
+            with open(os.path.join(os.path.dirname(os.path.abspath(self.name)), path), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
 
 
 def split_ref_spec(spec: str) -> tuple[str, str]:
@@ -47,7 +60,7 @@ def resolve(git: Git, *, file: str | None, ref_spec: str | None) -> PolicySource
         ref, path = split_ref_spec(ref_spec)
         found = git.blob_with_id(f"{ref}:{path}")
         if found is not None:
-            return PolicySource(found[1], ref_spec, f"blob:{found[0]}")
+            return PolicySource(found[1], ref_spec, f"blob:{found[0]}", ref)
         if not file:
             raise PolicyError([Problem(ref_spec, 0, 0,
                                        f"no policy at {path} in {ref} (the ref or the file is missing); "

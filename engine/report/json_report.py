@@ -18,7 +18,7 @@ def as_dict(decision: Decision) -> dict[str, Any]:
         "updates": [{"ref": u.name, "old": u.old, "new": u.new, "kind": u.kind} for u in decision.updates],
         "outcomes": [
             {"rule": o.rule, "status": o.status, "message": o.message, "seen": list(o.seen),
-             "required": o.required, "fix": o.fix, "enforcement": o.enforcement}
+             "required": o.required, "fix": o.fix, "enforcement": o.enforcement, "paths": list(o.paths)}
             for o in decision.outcomes
         ],
     }

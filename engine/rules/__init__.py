@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, tuple[str, str]] = {
     "deny": ("engine.rules.refs", "DenyRefs"),
     "deny_paths": ("engine.rules.paths", "DenyPaths"),
+    "require.approvals": ("engine.rules.approvals", "RequireApprovals"),
+    "require.evidence": ("engine.rules.evidence", "RequireEvidence"),
+    "require.threshold": ("engine.rules.thresholds", "RequireThreshold"),
+    "require.alerts": ("engine.rules.thresholds", "RequireAlerts"),
+    "require.benchmark": ("engine.rules.benchmarks", "RequireBenchmark"),
 }
 
 

@@ -64,12 +64,22 @@ class Rule(ABC):
         assert self.when is not None
         return any(self.when.match(as_text(path)) for path in facts.changes_for(update, self.refs))
 
+    def by_action(self, action: str, message: str, *, seen: list[str] | None = None, required: str = "",
+                  fix: str = "", error: bool = False) -> Outcome:
+        """The outcome of a check that could not pass, as the policy chose (on_error, on_no_data,
+        on_inconclusive): deny (fail, or error when the check itself broke), allow, or warn."""
+        if action == "allow":
+            return self.outcome("pass", f"allowed by policy although {message}", seen=seen, required=required)
+        if action == "warn":
+            return self.outcome("warn", message, seen=seen, required=required, fix=fix)
+        return self.outcome("error" if error else "fail", message, seen=seen, required=required, fix=fix)
+
     def outcome(self, status: Status, message: str, *, seen: list[str] | None = None,
-                required: str = "", fix: str = "") -> Outcome:
+                required: str = "", fix: str = "", paths: list[str] | None = None) -> Outcome:
         if status == "fail" and self.message:
             message = f"{self.message} ({message})"
         return Outcome(self.id, status, message, tuple(_bounded(seen or [])), required, fix,
-                       self.enforcement)
+                       self.enforcement, tuple(dict.fromkeys(paths or [])))
 
 
 def _bounded(lines: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ class DenyPaths(Rule):
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         matcher = Matcher(self.params["compiled"], self.params["deny_paths"])
         seen: list[str] = []
+        denied: list[str] = []
         patterns: dict[str, None] = {}
         checked = 0
         for u in updates:
@@ -34,11 +35,12 @@ class DenyPaths(Rule):
                 if not adding:
                     continue
                 patterns[matcher.first_pattern(as_text(path))] = None
+                denied.append(path.decode("utf-8", "backslashreplace"))
                 seen += [f"commit {short(c.oid)} on {u.name} {_VERB[status]} {show(path)}" for c, status in adding]
         if not seen:
             return self.outcome("pass", f"no denied path among {checked} changed path(s)")
         return self.outcome(
-            "fail", f"{len(seen)} denied path change(s) in new commits", seen=seen,
+            "fail", f"{len(seen)} denied path change(s) in new commits", seen=seen, paths=denied,
             required="no new commit adds or changes a path matching " + ", ".join(patterns),
             fix="remove the files from every new commit (git rebase -i, or git filter-repo "
                 "--invert-paths --path PATH) and push again")

@@ -77,7 +77,7 @@ def test_short_ref_name_suggests_the_full_one(tmp_path: Path) -> None:
 def test_rule_without_a_kind_says_which_keys_make_one(tmp_path: Path) -> None:
     code, err, _ = validate(tmp_path, "version: 1\nrules:\n  - id: lonely\n    refs: ['refs/heads/*']\n")
     assert code == 2
-    assert "P:3:5: rules[0] (id 'lonely') must have exactly one of deny, deny_paths (found: none)" in err
+    assert "P:3:5: rules[0] (id 'lonely') must have exactly one of deny, deny_paths, require (found: none)" in err
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -98,3 +98,26 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     proc = policy_cli("validate", str(tmp_path / "absent.yml"))
     assert proc.returncode == 2
     assert "cannot read the policy" in proc.stderr
+
+
+def test_live_requirements_are_refused_on_push(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, "version: 1\nsources: {prometheus: {url: 'http://127.0.0.1:9090'}}\n"
+                                      "rules:\n  - id: errors\n    on: [push, merge]\n"
+                                      "    require: {threshold: {query: 'up', above: 0}}\n")
+    assert code == 2
+    assert "P:5:9: rules[0] (id 'errors'): a threshold rule cannot run on push" in err
+
+
+def test_requirements_name_the_missing_source_or_trust(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, "version: 1\nrules:\n  - id: errors\n"
+                                      "    require: {threshold: {query: 'up', above: 0}}\n"
+                                      "  - id: dry-run\n    require: {evidence: {type: dry-run}}\n")
+    assert code == 2
+    assert "reads prometheus, but sources.prometheus is not configured" in err
+    assert "needs trust: {allowed_signers: PATH}" in err
+
+
+def test_a_requirement_names_exactly_one_kind(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, "version: 1\nrules:\n  - id: two\n"
+                                      "    require: {approvals: {count: 1}, evidence: {type: dry-run}}\n")
+    assert code == 2 and "two" in err
