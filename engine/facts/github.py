@@ -256,6 +256,13 @@ class GitHub:
 
     # --- pull requests ---
 
+    def find_open_pulls(self, owner: str, repo: str, *, head: str, base: str) -> list[int]:
+        """Numbers of open PRs merging `head` (user:branch) into `base` (a branch): how a
+        GitHub Enterprise pre-receive hook, which is told only branches, finds its PR."""
+        path = f"/repos/{_seg(owner)}/{_seg(repo)}/pulls"
+        items = self._paginate(path, params={"head": head, "base": base, "state": "open"})
+        return [int(item["number"]) for item in items if isinstance(item, dict) and isinstance(item.get("number"), int)]
+
     def pull_request(self, owner: str, repo: str, number: int) -> PullRequest:
         """The PR's heads, author, fork status and size."""
         data = self._json("GET", f"/repos/{_seg(owner)}/{_seg(repo)}/pulls/{int(number)}")

@@ -23,6 +23,7 @@ SCRIPT = ROOT / "scripts" / "cut-openapi"
 
 # Every operation engine/facts/github.py calls.
 CLIENT_OPERATIONS = {
+    "GET /repos/{owner}/{repo}/pulls",
     "GET /repos/{owner}/{repo}/pulls/{pull_number}",
     "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
     "GET /repos/{owner}/{repo}/pulls/{pull_number}/files",

@@ -252,6 +252,7 @@ class FakeGitHub:
         self._thread: threading.Thread | None = None
         self._routes = Map(
             [
+                Rule("/repos/<owner>/<repo>/pulls", endpoint="pulls"),
                 Rule("/repos/<owner>/<repo>/pulls/<int:number>", endpoint="pull"),
                 Rule("/repos/<owner>/<repo>/pulls/<int:number>/reviews", endpoint="reviews"),
                 Rule("/repos/<owner>/<repo>/pulls/<int:number>/files", endpoint="files"),
@@ -621,6 +622,25 @@ class FakeGitHub:
             return _error(404, "Not Found")
         return _json(self._pull_json(pull))
 
+    def _on_pulls(self, request: Request, *, body: Any, owner: str, repo: str) -> Response:
+        """List PRs like GitHub: `state` (default open), `head` as user:branch, `base` as a branch."""
+        state = request.args.get("state", "open")
+        head, base = request.args.get("head"), request.args.get("base")
+        items = []
+        for (o, r, _), pull in sorted(self._pulls.items()):
+            if (o, r) != (owner, repo) or (state != "all" and pull.state != state):
+                continue
+            if head is not None and head != f"{pull.head_repo.split('/')[0]}:{pull.head_ref}":
+                continue
+            if base is not None and base != pull.base_ref:
+                continue
+            simple = _example("pull-request-simple-items")[0]
+            full = self._pull_json(pull)
+            simple.update({k: full[k] for k in ("number", "state", "draft", "url", "html_url", "user", "head", "base")})
+            simple["requested_teams"] = []
+            items.append(simple)
+        return self._page(request, items)
+
     def _pull_json(self, pull: _Pull) -> dict[str, Any]:
         data: dict[str, Any] = _example("pull-request")
         owner, repo, number = pull.owner, pull.repo, pull.number
@@ -805,6 +825,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 # operation templates of the subset by route endpoint
 _TEMPLATES = {
+    "pulls": "/repos/{owner}/{repo}/pulls",
     "pull": "/repos/{owner}/{repo}/pulls/{pull_number}",
     "reviews": "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
     "files": "/repos/{owner}/{repo}/pulls/{pull_number}/files",

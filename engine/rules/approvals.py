@@ -1,0 +1,186 @@
+"""`require: {approvals: {count, from, exclude_author, invalidate_on_push, notify}}`.
+
+The source is GitHub when a pull request is being judged (`policy check --github-pr`, or
+a GitHub Enterprise Server merge button with `sources.github` configured), otherwise the
+signed approval records in `refs/notes/changegate/approvals`. Both are judged by the
+same rules (engine.approvals.tally). Several approvals rules may apply at once (one per
+path scope, say): each must be satisfied on its own.
+"""
+
+from __future__ import annotations
+
+from engine import approvals as ap
+from engine.change import RefUpdate
+from engine.decision import Outcome
+from engine.facts.gitfacts import Facts, TrustError
+from engine.notes import NOTES_REFS
+from engine.rules.base import Rule, short
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.attest import AllowedSigners
+
+
+class RequireApprovals(Rule):
+    kind = "require.approvals"
+
+    def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
+        requirement = ap.Requirement.from_params(self.params)
+        judged = [u for u in updates if u.kind != "deletion" and not u.ref.startswith(ap.NOTES_PREFIX)]
+        if not judged:
+            return self.outcome("skip", "only deletions or notes refs are updated: there is no content to approve")
+        source = ap.github_source(facts)
+        if source is not None:
+            return self._github(facts, judged, requirement)
+        return self._signed(facts, judged, requirement)
+
+    # --- signed records ---
+
+    def _signed(self, facts: Facts, updates: list[RefUpdate], requirement: ap.Requirement) -> Outcome:
+        try:
+            allowed: AllowedSigners | None = facts.allowed_signers()
+        except TrustError as exc:
+            if requirement.signers or facts.policy.get("trust"):
+                return self.outcome("error", f"signed approvals cannot be checked: {exc}",
+                                    fix="an administrator must fix trust.allowed_signers in the policy")
+            allowed = None
+        eligible = ap.signer_eligibility(requirement)
+        seen: list[str] = []
+        short_of: list[tuple[RefUpdate, ap.Tally, list[str]]] = []
+        for update in updates:
+            authors = self._authors(facts, update)
+            if allowed is None:
+                votes: list[ap.Vote] = []
+                rejected = [ap.Rejected("no-trust", "the policy names no trust.allowed_signers file, so no "
+                                                    "signed approval can be verified")]
+            else:
+                votes, rejected = ap.signed_votes(facts, update, self.refs, requirement, allowed)
+            result = ap.tally(requirement, votes, rejected, authors=authors, eligible=eligible,
+                              judged=f"tree {short(facts.tree(update.new))} of {short(update.new)}")
+            seen += self._lines(update, result, len(updates))
+            if not result.satisfied:
+                short_of.append((update, result, authors))
+        if not short_of:
+            return self._passed(updates, seen, requirement)
+        update, result, authors = short_of[0]
+        done = [v.who for v in result.valid]
+        candidates = ap.signed_candidates(requirement, allowed, exclude=[*authors, *done])
+        ref = update.name
+        fix = (f"an eligible approver ({_names(candidates)}) runs: policy approve {short(update.new)} "
+               f"--key ~/.ssh/id_ed25519 --ref {ref} && git push origin {NOTES_REFS['approvals']}; "
+               "then push again")
+        if result.vetoes:
+            fix = (f"address the requested changes; {', '.join(v.who for v in result.vetoes)} lifts the veto "
+                   f"with a later approval (policy approve REV --key KEY --ref {ref}). " + fix)
+        return self._failed(facts, short_of, seen, requirement, candidates, fix)
+
+    def _authors(self, facts: Facts, update: RefUpdate) -> list[str]:
+        names = [facts.actor.name]
+        for commit in facts.commits_for(update, self.refs):
+            names += [commit.author_name, commit.author_email]
+        return list(dict.fromkeys(n for n in names if n))
+
+    # --- GitHub ---
+
+    def _github(self, facts: Facts, updates: list[RefUpdate], requirement: ap.Requirement) -> Outcome:
+        from engine.facts.github import GitHubError
+
+        found = ap.pull_facts(facts)
+        if found.error is not None:
+            return self._github_error(found, found.error)
+        assert found.pull is not None
+        pull = found.pull
+        base = f"refs/heads/{pull.base_ref}"
+        if any(u.name != base for u in updates):
+            others = ", ".join(u.name for u in updates if u.name != base)
+            return self.outcome("error", f"{found.slug} merges into {base}, but {others} is judged",
+                                fix=f"run policy check with --ref {base}")
+        authors = list(dict.fromkeys([*ap.github_authors(found), facts.actor.name]))
+        try:
+            result = ap.tally(requirement, ap.github_votes(found, requirement), [], authors=authors,
+                              eligible=ap.github_eligibility(found, requirement),
+                              judged=f"head {short(pull.head_sha)}")
+        except GitHubError as exc:
+            return self._github_error(found, exc)
+        seen = [f"{found.slug}: {found.files} changed file(s), head {short(pull.head_sha)}, "
+                f"author {pull.author or 'unknown'}", *self._lines(updates[0], result, 1)]
+        if result.satisfied:
+            return self._passed(updates, seen, requirement, on="the pull request's head")
+        done = [v.who for v in result.valid]
+        candidates = [u for u in requirement.users if not ap.is_author(u, [*authors, *done])]
+        candidates += [f"members of {t}" for t in requirement.teams]
+        if not requirement.users and not requirement.teams:
+            candidates = ["any reviewer other than the author"]
+        fix = (f"ask {_names(candidates)} to approve {found.slug} at head {short(pull.head_sha)}")
+        if result.vetoes:
+            fix = (f"address the changes {', '.join(v.who for v in result.vetoes)} requested, then have them "
+                   "approve or a maintainer dismiss the review; " + fix)
+        return self._failed(facts, [(updates[0], result, authors)], seen, requirement, candidates, fix,
+                            pr=found.slug, head=pull.head_sha, on="the pull request's head")
+
+    def _github_error(self, found: ap.PullFacts, exc: Exception) -> Outcome:
+        kind = getattr(exc, "kind", "usage")
+        fixes = {
+            "too_many_files": "split the pull request: past 3,000 files GitHub cannot list every path",
+            "team_unreadable": "give the policy's token read:org (or a GitHub App with Members: read), "
+                               "or list the approvers under from.users",
+            "rate_limited": "wait for the rate limit to reset and run the check again, or use a token "
+                            "with a higher limit (a GitHub App)",
+            "no_token": "set the token variable named by sources.github.token_env (default GITHUB_TOKEN)",
+            "bad_token": "set a valid token in the variable named by sources.github.token_env",
+            "forbidden": "give the token read access to pull requests of this repository",
+            "not_found": "check OWNER/REPO#NUMBER and that the token can see the repository",
+        }
+        where = found.slug or "the pull request"
+        return self.outcome("error", f"approvals of {where} cannot be read, so they count as missing "
+                                     f"(fail closed): {exc}",
+                            required="every review and changed file of the pull request, readable",
+                            fix=fixes.get(kind, "retry; if it persists, check sources.github in the policy"))
+
+    # --- shared ---
+
+    def _lines(self, update: RefUpdate, result: ap.Tally, updates: int) -> list[str]:
+        lines = result.seen()
+        if updates > 1:
+            lines = [f"{update.name}: {line}" for line in lines]
+        return lines
+
+    def _passed(self, updates: list[RefUpdate], seen: list[str], requirement: ap.Requirement, *,
+                on: str = "the exact tree judged") -> Outcome:
+        refs = ", ".join(u.name for u in updates)
+        return self.outcome("pass", f"{requirement.count} or more valid approval(s) on {refs}", seen=seen,
+                            required=requirement.describe(on=on))
+
+    def _failed(self, facts: Facts, short_of: list[tuple[RefUpdate, ap.Tally, list[str]]], seen: list[str],
+                requirement: ap.Requirement, candidates: list[str], fix: str, *, pr: str = "",
+                head: str = "", on: str = "the exact tree judged") -> Outcome:
+        parts = []
+        for update, result, _ in short_of:
+            if result.vetoes:
+                parts.append(f"{update.name}: changes requested by {', '.join(v.who for v in result.vetoes)}")
+            if result.needed:
+                parts.append(f"{update.name}: {len(result.valid)} valid approval(s) of {requirement.count}, "
+                             f"{result.needed} more needed from {_names(candidates)}")
+            ignored = len(result.ignored) + len(result.rejected)
+            if ignored:
+                parts[-1] += f" ({ignored} ignored)"
+        message = "; ".join(parts)
+        if requirement.webhook and any(r.needed for _, r, _ in short_of):
+            update, result, _ = next(item for item in short_of if item[1].needed)
+            sent = ap.notify(requirement.webhook, {
+                "event": "approvals_missing", "rule": self.id, "policy": facts.policy.get("name", ""),
+                "ref": update.name, "commit": head or update.new, "pull_request": pr or None,
+                "valid": [v.who for v in result.valid], "needed": result.needed, "required": requirement.count,
+                "eligible_approvers": candidates, "vetoes": [v.who for v in result.vetoes],
+                "message": message,
+            })
+            message += f"; {sent}"
+        return self.outcome("fail", message, seen=seen, required=requirement.describe(on=on), fix=fix)
+
+
+def _names(candidates: list[str]) -> str:
+    if not candidates:
+        return "nobody eligible is left: widen from: in the policy"
+    if len(candidates) > 8:
+        return ", ".join(candidates[:8]) + f" and {len(candidates) - 8} more"
+    return ", ".join(candidates)
