@@ -1,0 +1,186 @@
+"""`policy rollback-check`: after a deploy, keep it or roll it back, judged by the policy's
+threshold and alerts rules (those that run at stage deploy). No git repository needed.
+
+Exit codes (for a CD pipeline): 0 keep, 1 roll back, 2 invalid policy or usage (also: the
+policy has no threshold or alerts rule for deploy, so there is nothing to judge), 3 an
+unexpected error (a rule crashed): neither keep nor roll back is proven.
+
+A measurement judges every such rule once. It fails when an enforced rule fails, or
+errors with `on_error: deny` (the default): a canary whose health cannot be read is not
+kept silently. `on_error: warn` or `allow` keeps it (with a warning). With `--watch`, up to
+`--count` measurements are taken `--interval` apart; the deploy is rolled back as soon as
+`--failure-limit` of them have failed (default 1), and kept when all were taken with
+fewer failures. Each measurement is printed as it is taken (text, or one JSON object per
+line with `--format json`, then a final `{"type": "decision", ...}` line).
+
+`--now TIME` replays history instead: measurement k is judged at TIME + k * interval,
+without waiting (reproducible; "would this policy have rolled back last night?").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from engine.decision import EXIT_ALLOWED, EXIT_DENIED, EXIT_INTERNAL, EXIT_INVALID, Outcome
+
+if TYPE_CHECKING:
+    from engine.rules.thresholds import LiveRule
+
+
+def rollback_check(*, policy_file: str, watch: bool, interval: float, count: int, failure_limit: int,
+                   now: float | None, ref: str | None, fmt: str) -> int:
+    from engine.policy import PolicyError
+    from engine.policy.compile import compile_policy
+    from engine.policy.source import from_file
+    from engine.rules import build_rules
+    from engine.rules.thresholds import LiveContext, LiveRule
+
+    try:
+        compiled = compile_policy(from_file(policy_file).data, policy_file)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        return EXIT_INVALID
+    rules = [rule for rule in build_rules(compiled) if isinstance(rule, LiveRule) and "deploy" in rule.stages
+             and (ref is None or rule.refs is None or rule.refs.match(ref))]
+    if not rules:
+        scope = f" that applies to {ref}" if ref else ""
+        click.echo(f"error: {policy_file} has no threshold or alerts rule judged at stage deploy{scope}; "
+                   "nothing to judge. Add one (require: {threshold: ...} or {alerts: ...}, on: [deploy]).",
+                   err=True)
+        return EXIT_INVALID
+    base = os.path.dirname(os.path.abspath(policy_file))
+
+    def trusted_file(path: str) -> bytes | None:
+        try:
+            with open(os.path.join(base, path), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def where(path: str) -> str:
+        return os.path.join(base, path)
+
+    total = count if watch else 1
+    failures = taken = 0
+    for index in range(total):
+        at = time.time() if now is None else now + index * interval
+        ctx = LiveContext(compiled.get("sources") or {}, at, trusted_file, where)
+        outcomes, crashed = _measure(rules, ctx)
+        taken += 1
+        failed = any(o.denies for o in outcomes)
+        failures += failed
+        _print_measurement(fmt, index + 1, total, at, failed, outcomes)
+        if crashed:
+            return _finish(fmt, compiled, "error", EXIT_INTERNAL, taken, failures, failure_limit,
+                           f"rule(s) {', '.join(crashed)} could not be evaluated; neither keeping nor "
+                           "rolling back is proven")
+        if failures >= failure_limit:
+            return _finish(fmt, compiled, "rollback", EXIT_DENIED, taken, failures, failure_limit,
+                           f"{failures} of {taken} measurement(s) failed (limit {failure_limit}): roll back")
+        if index + 1 < total and now is None:
+            time.sleep(interval)
+    return _finish(fmt, compiled, "keep", EXIT_ALLOWED, taken, failures, failure_limit,
+                   f"{failures} of {taken} measurement(s) failed (limit {failure_limit}): keep the deploy")
+
+
+def _measure(rules: list[LiveRule], ctx: Any) -> tuple[list[Outcome], list[str]]:
+    outcomes, crashed = [], []
+    for rule in rules:
+        try:
+            outcomes.append(rule.measure(ctx))
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
+            crashed.append(rule.id)
+            outcomes.append(Outcome(rule.id, "error", f"could not be evaluated: {type(exc).__name__}: {exc}",
+                                    fix="report it to the policy's maintainers", enforcement=rule.enforcement))
+    return outcomes, crashed
+
+
+def _when(at: float) -> str:
+    from engine.facts.prometheus import format_time
+
+    return format_time(at)
+
+
+def _print_measurement(fmt: str, number: int, total: int, at: float, failed: bool,
+                       outcomes: list[Outcome]) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({
+            "type": "measurement", "number": number, "count": total, "time": at, "at": _when(at),
+            "failed": failed,
+            "outcomes": [{"rule": o.rule, "status": o.status, "message": o.message, "seen": list(o.seen),
+                          "required": o.required, "fix": o.fix, "enforcement": o.enforcement}
+                         for o in outcomes]}, ensure_ascii=False))
+        return
+    verdict = "FAIL" if failed else "ok"
+    click.echo(f"measurement {number}/{total} at {_when(at)}: {verdict}")
+    for o in outcomes:
+        click.echo(f"  [{o.status.upper()}] {o.rule}: {o.message}")
+        for line in o.seen:
+            click.echo(f"      seen:     {line}")
+        if o.status != "pass" and o.required:
+            click.echo(f"      required: {o.required}")
+        if o.status in ("fail", "error") and o.fix:
+            click.echo(f"      to fix:   {o.fix}")
+
+
+def _finish(fmt: str, compiled: dict[str, Any], decision: str, code: int, taken: int, failures: int,
+            limit: int, summary: str) -> int:
+    if fmt == "json":
+        click.echo(json.dumps({
+            "type": "decision", "decision": decision, "exit_code": code, "measurements": taken,
+            "failures": failures, "failure_limit": limit, "summary": summary,
+            "policy": {"name": compiled["name"], "digest": compiled["digest"]}}))
+    else:
+        word = {"keep": "KEEP", "rollback": "ROLL BACK", "error": "ERROR"}[decision]
+        click.echo(f"changegate: {word}: {summary}")
+    return code
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from engine.facts.prometheus import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be longer than 0s")
+    return seconds
+
+
+@click.command("rollback-check")
+@click.option("--policy", "policy_file", required=True, type=click.Path(dir_okay=False),
+              help="Policy file; its threshold and alerts rules for stage deploy are judged.")
+@click.option("--watch", is_flag=True, help="Take several measurements (--count, --interval) instead of one.")
+@click.option("--interval", callback=_duration, help="Time between measurements with --watch (default 30s).")
+@click.option("--count", type=click.IntRange(min=1), help="Measurements to take with --watch (default 10).")
+@click.option("--failure-limit", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Roll back as soon as this many measurements have failed.")
+@click.option("--ref", help="Judge only rules whose refs: match this ref (rules without refs: always apply).")
+@click.option("--now", "now_text", help="Replay: judge at this time (epoch seconds or ISO 8601), then at "
+                                        "+interval steps, without waiting.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object per measurement per line, then a decision line.")
+def command(policy_file: str, watch: bool, interval: float | None, count: int | None, failure_limit: int,
+            ref: str | None, now_text: str | None, fmt: str) -> None:
+    """After a deploy: exit 0 keep, 1 roll back, 2 invalid policy or usage, 3 error."""
+    import sys
+
+    from engine.cli import parse_time
+
+    if not watch and (interval is not None or count is not None):
+        raise click.UsageError("--interval and --count take effect only with --watch")
+    count = 10 if count is None else count
+    if failure_limit > (count if watch else 1):
+        raise click.UsageError(f"--failure-limit {failure_limit} can never be reached with "
+                               f"{count if watch else 1} measurement(s)")
+    sys.exit(rollback_check(policy_file=policy_file, watch=watch, interval=30.0 if interval is None else interval,
+                            count=count, failure_limit=failure_limit, now=parse_time(now_text), ref=ref, fmt=fmt))

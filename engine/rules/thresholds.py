@@ -1,0 +1,217 @@
+"""`require: {threshold: ...}` and `require: {alerts: ...}`: live numbers from Prometheus gate
+merges and deploys (and, through `policy rollback-check`, keep or roll back a deploy).
+
+Semantics (engine/facts/prometheus.py and engine/facts/alert_rules.py hold the details):
+
+* threshold: `below` (<), `above` (>), `between` (inclusive); all given must hold for
+  EVERY series the query returns. Without `for`, one instant query at the decision's
+  time; with `for`, a range query over [now - for, now] and the condition must hold at
+  every step (a missing step is not proven). NaN and ±Inf violate. Failing series are
+  named with their labels and values. An empty result is "no data": `on_no_data`
+  decides (default deny). Server trouble (unreachable, timeout, HTTP 5xx, malformed
+  answer, a query Prometheus rejects): `on_error` decides (default deny).
+* alerts: a Prometheus alerting-rules file, read from the policy's trust domain (the
+  protected ref, or beside the administrator's policy file), never from the change. An
+  alert denies while the server reports it firing (or pending, with `deny_when:
+  pending`) or while its `expr` held at every step of its `for` window. The server's
+  alert list describes the present only, so it is consulted when the decision's time is
+  within LIVE_SKEW of the wall clock; a decision pinned to the past (`--now`) relies on
+  evaluating the expressions over history.
+
+Nothing here is imported on the push path's hot part: `requests` and `ruamel` load
+inside the facts functions, when a rule actually asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from engine.change import RefUpdate
+from engine.decision import Outcome
+from engine.facts.gitfacts import Facts
+from engine.rules.base import Rule
+
+if TYPE_CHECKING:
+    from engine.facts.alert_rules import AlertsResult
+    from engine.facts.prometheus import PrometheusClient, ThresholdResult
+
+LIVE_SKEW = 300.0  # seconds: Prometheus's staleness window; beyond it "now" is history
+DEFAULT_TIMEOUT = 10.0
+
+
+class LiveContext(NamedTuple):
+    """What a live check needs, with or without a git repository.
+
+    `policy check` builds it from its Facts; `policy rollback-check` builds it from the
+    policy file alone (there is no change to judge, only a running system).
+    """
+
+    sources: dict[str, Any]
+    now: float
+    trusted_file: Callable[[str], bytes | None]  # a file of the policy's trust domain
+    where: Callable[[str], str]  # how to name such a file in messages
+
+    @classmethod
+    def from_facts(cls, facts: Facts) -> LiveContext:
+        source = facts.source
+
+        def where(path: str) -> str:
+            if source is not None and source.ref is not None:
+                return f"{source.ref}:{path}"
+            if source is not None:
+                import os
+
+                return os.path.join(os.path.dirname(os.path.abspath(source.name)), path)
+            return path
+
+        return cls(facts.policy.get("sources") or {}, facts.now, facts.trusted_file, where)
+
+
+class LiveRule(Rule):
+    """A rule judged on live data: the same verdict whatever the updates are."""
+
+    def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
+        return self.check(LiveContext.from_facts(facts))
+
+    def measure(self, ctx: LiveContext) -> Outcome:
+        """One measurement without a change (rollback-check); as in judge(), enforcement
+        `evaluate` turns a fail into a warn."""
+        outcome = self.check(ctx)
+        if outcome.status == "fail" and self.enforcement == "evaluate":
+            outcome = outcome._replace(status="warn")
+        return outcome
+
+    def check(self, ctx: LiveContext) -> Outcome:
+        raise NotImplementedError
+
+    def prometheus(self, ctx: LiveContext) -> PrometheusClient:
+        """The client for sources.prometheus (policy validation guarantees it is configured)."""
+        from engine.facts.prometheus import PrometheusClient, PrometheusError, parse_duration
+
+        config = ctx.sources.get("prometheus")
+        if not config:
+            raise PrometheusError("config", "the policy configures no sources.prometheus")
+        timeout = parse_duration(config["timeout"]) if config.get("timeout") else DEFAULT_TIMEOUT
+        return PrometheusClient(
+            config["url"], connect_timeout=min(3.0, timeout), read_timeout=timeout,
+            token_env=config.get("token_env"), username_env=config.get("username_env"),
+            password_env=config.get("password_env"))
+
+
+class RequireThreshold(LiveRule):
+    kind = "require.threshold"
+
+    def check(self, ctx: LiveContext) -> Outcome:
+        from engine.facts.prometheus import PrometheusError, evaluate_threshold, parse_duration
+
+        p = self.params
+        between = tuple(p["between"]) if "between" in p else None
+        for_ = parse_duration(p["for"]) if p.get("for") else None
+        try:
+            client = self.prometheus(ctx)
+        except PrometheusError as exc:
+            return self.by_action(p.get("on_error", "deny"), f"cannot ask Prometheus: {exc.message}",
+                                  required=p["query"], fix=_CONFIG_FIX, error=True)
+        result = evaluate_threshold(client, p["query"], below=p.get("below"), above=p.get("above"),
+                                    between=between,
+                                    for_=for_, at=ctx.now)
+        return self._judged(result)
+
+    def _judged(self, result: ThresholdResult) -> Outcome:
+        p = self.params
+        required = f"{result.required} for `{result.query}`"
+        if result.verdict == "pass":
+            return self.outcome("pass", result.message, seen=_series_lines(result), required=required)
+        if result.verdict == "fail":
+            failing = [f"{s.name}: {s.reason}" for s in result.failing]
+            held = [f"{s.name} = {s.value:g} (holds)" for s in result.series if not s.violated]
+            return self.outcome(
+                "fail", result.message, seen=failing + held, required=required,
+                fix="the service does not meet the threshold: fix or roll back the release, "
+                    "then re-check once the condition has held for the whole window")
+        if result.verdict == "no_data":
+            return self.by_action(
+                p.get("on_no_data", "deny"), result.message, required=required,
+                fix="check that the metric names and labels in the query exist at that time "
+                    "(try it in the Prometheus UI); set on_no_data: allow if no traffic is acceptable")
+        kind = f" ({result.error_kind})" if result.error_kind else ""
+        return self.by_action(p.get("on_error", "deny"), f"Prometheus check failed{kind}: {result.message}",
+                              required=required, fix=_ERROR_FIX, error=True)
+
+
+class RequireAlerts(LiveRule):
+    kind = "require.alerts"
+
+    def check(self, ctx: LiveContext) -> Outcome:
+        import time
+
+        from engine.facts.alert_rules import RulesFileError, firing_alerts, parse_rules
+        from engine.facts.prometheus import PrometheusError, format_time
+
+        p = self.params
+        on_error = p.get("on_error", "deny")
+        deny_when = p.get("deny_when", "firing")
+        path = p["rules_file"]
+        where = ctx.where(path)
+        required = (f"no alert of {where} {'fires' if deny_when == 'firing' else 'fires or is pending'} "
+                    f"at {format_time(ctx.now)}")
+        data = ctx.trusted_file(path)
+        if data is None:
+            return self.by_action(
+                on_error, f"the alerting-rules file {where} does not exist", required=required, error=True,
+                fix="commit the rules file to the protected ref (or beside the policy file), or fix rules_file")
+        try:
+            rules = parse_rules(data.decode("utf-8"), source=where)
+        except UnicodeDecodeError:
+            return self.by_action(on_error, f"the alerting-rules file {where} is not UTF-8 text",
+                                  required=required, error=True, fix="save the rules file as UTF-8")
+        except RulesFileError as exc:
+            return self.by_action(on_error, f"the alerting-rules file is invalid: {exc}", required=required,
+                                  error=True, fix="fix the rules file (promtool check rules FILE tells the same)")
+        if not rules.alerts:
+            return self.by_action(on_error, f"{where} has no alerting rule (only recording rules or none)",
+                                  required=required, error=True, fix="point rules_file at a file with `alert:` rules")
+        try:
+            client = self.prometheus(ctx)
+        except PrometheusError as exc:
+            return self.by_action(on_error, f"cannot ask Prometheus: {exc.message}", required=required,
+                                  fix=_CONFIG_FIX, error=True)
+        live = abs(time.time() - ctx.now) <= LIVE_SKEW
+        result = firing_alerts(client, rules, at=ctx.now, deny_when=deny_when, ask_server=live)
+        return self._judged(result, required, live)
+
+    def _judged(self, result: AlertsResult, required: str, live: bool) -> Outcome:
+        note = "" if live else " (time in the past: judged by evaluating the rules over history, " \
+                               "not by the server's current alert list)"
+        if result.verdict == "fail":
+            seen = [f"{_alert_name(a.alert, a.labels)} {a.state} ({_ORIGIN[a.origin]}): {a.detail}"
+                    for a in result.denying]
+            return self.outcome(
+                "fail", result.message + note, seen=seen, required=required,
+                fix="resolve the incident the alert reports (or roll back), then re-check; "
+                    "a rule with `for` denies until its condition has been false again")
+        if result.verdict == "error":
+            return self.by_action(self.params.get("on_error", "deny"), result.message, seen=list(result.errors),
+                                  required=required, fix=_ERROR_FIX, error=True)
+        seen = [f"{e.rule.name} ({e.rule.source}): not firing" + (
+            f", {len(e.pending)} pending" if e.pending else "") for e in result.evaluations]
+        return self.outcome("pass", result.message + note, seen=seen, required=required)
+
+
+def _alert_name(alert: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """`RolloutErrorRateHigh{service="bad"}`: the alert, then the labels that tell instances apart."""
+    inner = ", ".join(f'{key}="{value}"' for key, value in labels if key != "alertname")
+    return f"{alert}{{{inner}}}" if inner else alert
+
+
+def _series_lines(result: ThresholdResult) -> list[str]:
+    from engine.facts.prometheus import format_time
+
+    return [f"{s.name} = {s.value:g} at {format_time(s.timestamp)}" for s in result.series]
+
+
+_ORIGIN = {"server": "reported by the server", "evaluated": "evaluated"}
+_CONFIG_FIX = "fix sources.prometheus in the policy (url, timeout, and the credential variables it names)"
+_ERROR_FIX = ("check that Prometheus at sources.prometheus is up and the query is valid PromQL, then re-check; "
+              "the rule's on_error decides what an unanswerable check does (deny, allow or warn)")
