@@ -195,8 +195,8 @@ def test_fail_on_warn_fails_on_evaluate_mode_findings(repo: Repo, fake_github: F
 
 def test_action_yml_and_workflows_validate_against_githubs_schemas() -> None:
     checker = Path(sys.executable).parent / "check-jsonschema"
-    for schema, files in (("vendor.github-actions", ["action.yml"]),
-                          ("vendor.github-workflows", sorted(str(p) for p in (ROOT / ".github/workflows").glob("*.yml")))):
+    workflows = sorted(str(p) for p in (ROOT / ".github/workflows").glob("*.yml"))
+    for schema, files in (("vendor.github-actions", ["action.yml"]), ("vendor.github-workflows", workflows)):
         proc = subprocess.run([str(checker), "--builtin-schema", schema, *files], cwd=ROOT, capture_output=True,
                               text=True, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
