@@ -200,3 +200,50 @@ def test_action_yml_and_workflows_validate_against_githubs_schemas() -> None:
         proc = subprocess.run([str(checker), "--builtin-schema", schema, *files], cwd=ROOT, capture_output=True,
                               text=True, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+APPROVALS = POLICY + """  - id: prompts-need-review
+    refs: ["refs/heads/main"]
+    when: {paths: ["prompts/"]}
+    require:
+      approvals: {count: 1, from: {users: [alice, bob]}}
+"""
+
+
+def approvals_pr(tmp_path: Path, fake: FakeGitHub) -> tuple[Repo, str]:
+    repo = Repo(tmp_path, APPROVALS)
+    repo.write("prompts/system.txt", "Be careful.\n")
+    head = repo.open_pr()
+    fake.add_pull("acme", "models", 7, head_sha=head, base_sha=repo.base, author="dana")
+    fake.add_files("acme", "models", 7, ["prompts/system.txt"])
+    fake.add_commit("acme", "models", 7, sha=head, author_login="dana")
+    return repo, head
+
+
+def test_an_approved_pull_request_is_green(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    repo, head = approvals_pr(tmp_path, fake_github)
+    fake_github.add_review("acme", "models", 7, user="alice", state="APPROVED", commit_id=head)
+    code, out, outputs, _ = run_action(repo, fake_github, "pull_request_review", pr_event(repo, head))
+    assert code == 0, out
+    assert outputs["decision"] == "allowed"
+
+
+def test_a_missing_approval_is_red_with_the_reason(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    repo, head = approvals_pr(tmp_path, fake_github)
+    code, out, outputs, summary = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 1 and outputs["decision"] == "denied"
+    assert "prompts-need-review" in out and "alice" in summary
+    [run] = fake_github.check_runs.values()
+    assert run.conclusion == "failure" and run.text is not None and "prompts-need-review" in run.text
+
+
+def test_api_errors_are_retried_then_fail_closed(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    repo, head = approvals_pr(tmp_path, fake_github)
+    fake_github.add_review("acme", "models", 7, user="alice", state="APPROVED", commit_id=head)
+    fake_github.inject("/repos/acme/models/pulls/7/reviews", 429, times=1, headers={"retry-after": "1"})
+    code, out, _, _ = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 0, out  # one 429 honoured, then the approval is read
+    fake_github.inject("/repos/acme/models/pulls/7", 502, times=20)
+    code, out, outputs, _ = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 1 and outputs["decision"] == "denied"  # GitHub unreachable: approvals unproven, fail closed
+    assert "prompts-need-review" in out
