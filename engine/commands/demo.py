@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 
 import click
 
@@ -106,7 +107,9 @@ def _tour(root: str) -> int:
     step("6. Someone deletes main: rejected")
     push("delete main", False, "origin", ":refs/heads/main")
 
-    step("Every decision is in the audit log")
+    _signed_tour(root, env, git, step, results)
+
+    step("Every decision is in the audit log (here: the first server's)")
     audit = os.path.join(server, "changegate", "audit.jsonl")
     from engine.audit import read
 
@@ -129,3 +132,76 @@ def _tour(root: str) -> int:
         return 1
     click.echo("\nNext: README.md shows how to protect your own repository.")
     return 0
+
+
+SIGNED_POLICY = """version: 1
+name: llm-remediation-signed
+trust: {allowed_signers: allowed_signers}
+rules:
+  - id: dry-run-passed
+    refs: ["refs/heads/main"]
+    when: {paths: ["prompts/", "models/"]}
+    require: {evidence: {type: dry-run, result: passed, env: staging, max_age: 7d, signers: [ci-dry-run]}}
+  - id: prompts-need-review
+    refs: ["refs/heads/main"]
+    when: {paths: ["prompts/"]}
+    require: {approvals: {count: 1, from: {signers: [alice@example.com]}}}
+"""
+
+
+def _signed_tour(root: str, env: dict[str, str], git: Callable[..., int], step: Callable[[str], None],
+                 results: list[tuple[str, bool, bool]]) -> None:
+    """Part two: signed dry-run evidence and a signed approval, on a server with no forge."""
+    import sys
+
+    server, work = os.path.join(root, "signed.git"), os.path.join(root, "signed-work")
+    keys = {name: os.path.join(root, f"{name}_key") for name in ("ci", "alice")}
+    for key in keys.values():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", key], check=True, env=env)
+    with open(os.path.join(root, "allowed_signers"), "w", encoding="utf-8") as f:
+        for principal, name in (("ci-dry-run", "ci"), ("alice@example.com", "alice")):
+            with open(keys[name] + ".pub", encoding="utf-8") as pub:
+                f.write(f'{principal} namespaces="changegate-evidence,changegate-approval" {pub.read().strip()}\n')
+    policy = os.path.join(root, "signed-policy.yml")
+    with open(policy, "w", encoding="utf-8") as f:
+        f.write(SIGNED_POLICY)
+
+    def policy_cmd(*args: str) -> int:
+        click.secho(f"$ policy {' '.join(a if ' ' not in a else repr(a) for a in args)}", bold=True)
+        proc = subprocess.run([sys.executable, "-m", "engine", *args], cwd=work, env=env, capture_output=True,
+                              text=True, check=False)
+        for line in (proc.stdout + proc.stderr).splitlines():
+            click.echo(f"  {line}")
+        return proc.returncode
+
+    def push(title: str, expect_ok: bool, *args: str) -> None:
+        results.append((title, expect_ok, git("push", *args, cwd=work) == 0))
+
+    step("7. Part two: a server whose policy needs a signed dry run and a signed review for prompt changes")
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", server], env=env, check=True)
+    click.secho(f"$ policy hook install --repo {server} --policy {policy}", bold=True)
+    install(repo=server, policy_file=policy, policy_ref=None, force=False)
+    subprocess.run(["git", "clone", "-q", server, work], env=env, check=True, capture_output=True)
+    with open(os.path.join(work, "README.md"), "w", encoding="utf-8") as f:
+        f.write("# support-bot\n")
+    git("add", "-A", cwd=work, show=False)
+    git("commit", "-q", "-m", "Start", cwd=work, show=False)
+    git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=work, show=False)
+    os.makedirs(os.path.join(work, "prompts"))
+    with open(os.path.join(work, "prompts", "system.txt"), "w", encoding="utf-8") as f:
+        f.write("You are a careful assistant. Cite your sources.\n")
+    git("add", "-A", cwd=work, show=False)
+    git("commit", "-q", "-m", "Tighten the system prompt", cwd=work)
+    push("prompt change without evidence or review", False, "origin", "HEAD:refs/heads/main")
+
+    step("8. CI dry-runs exactly this commit and attaches signed evidence to its tree")
+    policy_cmd("dry-run", "--key", keys["ci"], "--env", "staging", "--attach", "--",
+               sys.executable, "-c", "print('dry run: 40 prompts replayed, 0 errors')")
+    git("push", "-q", "origin", "refs/notes/changegate/evidence", cwd=work)
+    push("with evidence, still no review", False, "origin", "HEAD:refs/heads/main")
+
+    step("9. A reviewer signs an approval for this tree and branch; now the push is accepted")
+    policy_cmd("approve", "HEAD", "--key", keys["alice"], "--ref", "refs/heads/main", "--as", "alice@example.com",
+               "--comment", "prompt reviewed")
+    git("push", "-q", "origin", "refs/notes/changegate/approvals", cwd=work)
+    push("with evidence and approval", True, "origin", "HEAD:refs/heads/main")

@@ -11,3 +11,5 @@ def test_demo_runs_and_every_scenario_behaves() -> None:
     assert "[DENY] no-weights-in-git" in proc.stdout
     assert "[DENY] protect-main" in proc.stdout
     assert "FAIL" not in proc.stdout
+    assert "ok   with evidence, still no review: rejected" in proc.stdout
+    assert "ok   with evidence and approval: accepted" in proc.stdout
