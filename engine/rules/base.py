@@ -51,9 +51,12 @@ class Rule(ABC):
             updates = [u for u in updates if self._touches_when_paths(facts, u)]
             if not updates:
                 return self.outcome("skip", "no changed path matches " + ", ".join(self.when.patterns))
-        outcome = self.evaluate(facts, updates)
+        return self.enforced(self.evaluate(facts, updates))
+
+    def enforced(self, outcome: Outcome) -> Outcome:
+        """In evaluate mode a failure is reported as a warning and never denies."""
         if outcome.status == "fail" and self.enforcement == "evaluate":
-            outcome = outcome._replace(status="warn")
+            return outcome._replace(status="warn")
         return outcome
 
     @abstractmethod

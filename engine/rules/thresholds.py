@@ -24,6 +24,7 @@ inside the facts functions, when a rule actually asks.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -77,13 +78,11 @@ class LiveRule(Rule):
     def measure(self, ctx: LiveContext) -> Outcome:
         """One measurement without a change (rollback-check); as in judge(), enforcement
         `evaluate` turns a fail into a warn."""
-        outcome = self.check(ctx)
-        if outcome.status == "fail" and self.enforcement == "evaluate":
-            outcome = outcome._replace(status="warn")
-        return outcome
+        return self.enforced(self.check(ctx))
 
+    @abstractmethod
     def check(self, ctx: LiveContext) -> Outcome:
-        raise NotImplementedError
+        """The verdict on live data, the same for every update."""
 
     def prometheus(self, ctx: LiveContext) -> PrometheusClient:
         """The client for sources.prometheus (policy validation guarantees it is configured)."""

@@ -247,3 +247,13 @@ def test_api_errors_are_retried_then_fail_closed(tmp_path: Path, fake_github: Fa
     code, out, outputs, _ = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
     assert code == 1 and outputs["decision"] == "denied"  # GitHub unreachable: approvals unproven, fail closed
     assert "prompts-need-review" in out
+
+
+def test_a_push_event_is_judged_at_the_push_stage(repo: Repo, fake_github: FakeGitHub) -> None:
+    repo.write("model.gguf", "weights\n")
+    head = repo.open_pr()
+    payload = {"ref": "refs/heads/main", "before": repo.base, "after": head, "pusher": {"name": "dana"}}
+    code, out, outputs, summary = run_action(repo, fake_github, "push", payload)
+    assert code == 1 and outputs["decision"] == "denied"
+    assert "## changegate: push denied" in summary
+    assert json.loads(Path(outputs["report"]).read_text())["stage"] == "push"
