@@ -177,6 +177,13 @@ class Git:
         self.run("notes", f"--ref={notes_ref}", "append", "--allow-empty", "-F", "-", target, stdin=line + b"\n")
 
 
+def work_tree(path: str) -> str:
+    """The top directory of the work tree containing `path`; "" for a bare repository."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    code, out, _ = run_process(["git", "-C", path, "rev-parse", "--show-toplevel"], env, None)
+    return out.decode("utf-8", "surrogateescape").strip() if code == 0 else ""
+
+
 def _walk(command: str, include: Sequence[str], exclude_all_refs: bool) -> list[str]:
     return [command, "--stdin", *include, *(["--not", "--all"] if exclude_all_refs else [])]
 

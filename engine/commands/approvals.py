@@ -9,7 +9,8 @@ import sys
 import click
 
 from engine import approvals as ap
-from engine.git import Git, GitError
+from engine.commands.common import open_repository, resolve_commit
+from engine.git import Git
 from engine.notes import NOTES_REFS, read_lines
 
 TYPE_CHECKING = False
@@ -21,13 +22,8 @@ if TYPE_CHECKING:
 
 def list_approvals(*, repo: str, rev: str, allowed_signers: str | None, policy_file: str | None,
                    policy_ref: str | None, fmt: str) -> int:
-    try:
-        git = Git.discover(repo)
-    except GitError as exc:
-        raise click.UsageError(str(exc)) from None
-    commit = git.resolve(rev)
-    if commit is None:
-        raise click.UsageError(f"{rev!r} does not name a commit in {git.git_dir}")
+    git = open_repository(repo)
+    commit = resolve_commit(git, rev)
     tree = git.tree_of(commit)
     trust = _trust(git, allowed_signers, policy_file, policy_ref)
     notes_commit = git.resolve(NOTES_REFS["approvals"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from engine import approvals as ap
+from engine.commands.common import open_repository, resolve_commit
 from engine.git import Git
 from engine.notes import NOTES_REFS
 
@@ -33,15 +34,9 @@ def approve(*, repo: str, rev: str, key: str, ref: str | None, comment: str, app
     import os
 
     from engine.attest import AttestError
-    from engine.git import GitError
 
-    try:
-        git = Git.discover(repo)
-    except GitError as exc:
-        raise click.UsageError(str(exc)) from None
-    commit = git.resolve(rev)
-    if commit is None:
-        raise click.UsageError(f"{rev!r} does not name a commit in {git.git_dir}")
+    git = open_repository(repo)
+    commit = resolve_commit(git, rev)
     target = ref or default_ref(git)
     if target is None:
         raise click.UsageError("give --ref REFNAME: the ref this change may update once approved "

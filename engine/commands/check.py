@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 import click
 
 from engine.change import Actor, Change, Inputs, RefUpdate, is_zero, parse_update_lines
+from engine.commands.common import open_repository, resolve_commit
 from engine.decision import EXIT_INVALID
 from engine.evaluate import evaluate
 from engine.facts.gitfacts import Facts
-from engine.git import Git, GitError
+from engine.git import Git
 from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
 from engine.policy.patterns import Matcher, compile_patterns
@@ -30,10 +31,7 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
           actor: str | None, known_refs: Sequence[str], audit_log: str | None,
           evidence: Sequence[str] = (), artifacts: Sequence[str] = (), github_pr: str | None = None,
           now: float | None = None) -> int:
-    try:
-        git = Git.discover(repo)
-    except GitError as exc:
-        raise click.UsageError(str(exc)) from None
+    git = open_repository(repo)
     try:
         source = resolve(git, file=policy_file, ref_spec=policy_ref)
         policy = compile_policy(source.data, source.name)
@@ -82,7 +80,4 @@ def _oid(git: Git, rev: str, flag: str) -> str:
     """The commit id `rev` names; "" for the zero id (no object)."""
     if is_zero(rev):
         return ""
-    oid = git.resolve(rev)
-    if oid is None:
-        raise click.UsageError(f"{flag} {rev!r} does not name a commit in {git.git_dir}")
-    return oid
+    return resolve_commit(git, rev, flag)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from engine.change import show as show_safely
+from engine.commands.common import open_repository, resolve_commit
 from engine.evidence import (
     PREDICATE_DRY_RUN,
     Accepted,
@@ -29,7 +30,7 @@ from engine.evidence import (
     parse_duration,
     parse_time,
 )
-from engine.git import Git, GitError, run_process
+from engine.git import Git, GitError, work_tree
 from engine.notes import NOTES_REFS
 
 EXIT_OK, EXIT_REJECTED = 0, 1
@@ -43,13 +44,7 @@ class EvidenceInputError(Exception):
 
 def repository(path: str) -> tuple[Git, str]:
     """The repository at `path` and its work tree's top directory ("" for a bare repository)."""
-    try:
-        git = Git.discover(path)
-    except GitError as exc:
-        raise click.UsageError(str(exc)) from None
-    code, out, _ = run_process(["git", "-C", path, "rev-parse", "--show-toplevel"],
-                               {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}, None)
-    return git, out.decode("utf-8", "surrogateescape").strip() if code == 0 else ""
+    return open_repository(path), work_tree(path)
 
 
 def default_output(git: Git, tree: str) -> str:
@@ -125,9 +120,7 @@ def create(*, cmd: Sequence[str], key: str, rev: str, repo: str, env: str | None
     import time
 
     git, _ = repository(repo)
-    commit = git.resolve(rev)
-    if commit is None:
-        raise click.UsageError(f"--rev {rev!r} does not name a commit")
+    commit = resolve_commit(git, rev, "--rev")
     if exit_code is None and result is None:
         raise click.UsageError("give --exit-code N (0 means passed) or --result passed|failed")
     if exit_code is not None and result is not None and (exit_code == 0) != (result == "passed"):
@@ -211,9 +204,7 @@ def _candidates(files: Sequence[str], repo: str, rev: str | None) -> tuple[list[
     if files and rev is None:
         return _read_files(files), None
     git, _ = repository(repo)
-    commit = git.resolve(rev or "HEAD")
-    if commit is None:
-        raise click.UsageError(f"--rev {rev or 'HEAD'!r} does not name a commit")
+    commit = resolve_commit(git, rev or "HEAD", "--rev")
     tree = git.tree_of(commit)
     if files:
         return _read_files(files), tree
