@@ -37,6 +37,17 @@ class Outcome(NamedTuple):
         return self.status in ("fail", "error") and self.enforcement == "enforce"
 
 
+class Judged(NamedTuple):
+    """Which commits were judged for one ref update, and why those: every output says so."""
+
+    ref: str
+    basis: str  # e.g. "2 commit(s) not on any ref of the repository", "3 commit(s) in 1a2b..9f8e"
+    commits: tuple[str, ...]  # commit ids (a tree's id when a ref points at a tree)
+
+    def describe(self) -> str:
+        return f"{self.ref}: {self.basis}"
+
+
 class Decision(NamedTuple):
     policy: str
     policy_digest: str
@@ -45,6 +56,7 @@ class Decision(NamedTuple):
     updates: tuple[RefUpdate, ...]
     outcomes: tuple[Outcome, ...]
     crashed: tuple[str, ...] = ()  # rules whose evaluation raised: unexpected, not a verdict
+    judged: tuple[Judged, ...] = ()  # which commits each ref update brought to the rules
 
     @property
     def allowed(self) -> bool:

@@ -34,4 +34,4 @@ def evaluate(compiled: dict[str, Any], facts: Facts) -> Decision:
                 fix="retry; if it persists, report it to the repository administrator",
                 enforcement=rule.enforcement))
     return Decision(compiled["name"], compiled["digest"], facts.stage, facts.actor,
-                    facts.updates, tuple(outcomes), tuple(crashed))
+                    facts.updates, tuple(outcomes), tuple(crashed), tuple(facts.judged()))

@@ -100,14 +100,17 @@ def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tup
     found = git.blob_with_id(f"{event.base_sha}:{policy_path}")
     if found is None:
         raise PolicyError([_missing(policy_path, event)])
-    source = PolicySource(found[1], f"{event.base_ref}:{policy_path}", f"blob:{found[0]}", event.base_sha)
+    source = PolicySource(found[1], f"{event.base_ref}:{policy_path}", f"blob:{found[0]}", event.base_ref,
+                          event.base_sha)
     policy = compile_policy(source.data, source.name)
     update = RefUpdate(event.base_sha, event.head_sha, event.base_ref.encode())
     pr = f"{event.repository}#{event.pull_number}" if event.pull_number else None
     inputs = Inputs(now=time.time(), evidence_files=evidence, github_pr=pr, github_api=env.get("GITHUB_API_URL"))
     actor = Actor(event.author or env.get("GITHUB_ACTOR", "unknown"), "github-actions", "event")
-    facts = Facts(git, Change((update,), actor, stage), known_commits=[event.base_sha] if event.base_sha.strip("0")
-                  else [], inputs=inputs, policy=policy, source=source)
+    base = [(event.base_ref.encode(), event.base_sha)] if event.base_sha.strip("0") else []
+    facts = Facts(git, Change((update,), actor, stage), server_refs=base,
+                  server_label=f"the base {event.base_ref} ({event.base_sha[:10]})", inputs=inputs, policy=policy,
+                  source=source)
     decision = evaluate(policy, facts)
     trusted = [policy_path, *filter(None, [(policy.get("trust") or {}).get("allowed_signers")])]
     before = git.blobs([f"{event.base_sha}:{p}" for p in trusted])

@@ -26,7 +26,7 @@ def list_approvals(*, repo: str, rev: str, allowed_signers: str | None, policy_f
     commit = resolve_commit(git, rev)
     tree = git.tree_of(commit)
     trust = _trust(git, allowed_signers, policy_file, policy_ref)
-    notes_commit = git.resolve(NOTES_REFS["approvals"])
+    notes_commit = git.ref(NOTES_REFS["approvals"])
     lines = read_lines(git, notes_commit, tree) if notes_commit else []
     now = dt.datetime.now(dt.UTC)
     rows = [_row(line, tree, trust, now) for line in lines]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from engine.change import Actor, Change, Inputs, RefUpdate, is_zero, parse_update_lines
+from engine.change import Actor, Change, Inputs, RefUpdate, as_text, is_zero, parse_update_lines
 from engine.commands.common import open_repository, resolve_commit
 from engine.decision import EXIT_INVALID
 from engine.evaluate import evaluate
@@ -44,10 +44,11 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
     else:
         updates = (_update(git, ref, old, new),)
     who = Actor(actor, "cli", "--actor") if actor else detect_actor(os.environ)
-    known = Matcher(compile_patterns(known_refs), known_refs) if known_refs else None
+    server_refs, label = server_view(git, updates, known_refs)
     inputs = Inputs(now=time.time() if now is None else now, evidence_files=tuple(evidence),
                     artifacts=tuple(artifacts), github_pr=github_pr)
-    facts = Facts(git, Change(updates, who, stage), known_refs=known, inputs=inputs, policy=policy, source=source)
+    facts = Facts(git, Change(updates, who, stage), server_refs=server_refs, server_label=label, inputs=inputs,
+                  policy=policy, source=source)
     decision = evaluate(policy, facts)
     if fmt == "json":
         from engine.report.json_report import render as render_json
@@ -65,12 +66,58 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
     return decision.exit_code
 
 
+def server_view(git: Git, updates: Sequence[RefUpdate],
+                known_refs: Sequence[str]) -> tuple[list[tuple[bytes, str]] | None, str]:
+    """What the server already has, as far as this repository can tell: (refs, description).
+
+    A bare repository is taken to be the server (None: every ref counts, as in the hook). In
+    a work tree, local branches are not on the server: what counts is `--known-ref`, else
+    the push remote's tracking refs (as last fetched), else each ref's old value (old..new).
+    Counting a local ref as pushed would judge nothing and answer "allowed" for a push the
+    server rejects.
+    """
+    if known_refs:
+        matcher = Matcher(compile_patterns(known_refs), known_refs)
+        return ([(n, o) for n, o in git.refs() if matcher.match(as_text(n))],
+                "refs matching " + ", ".join(known_refs))
+    if git.run("rev-parse", "--is-bare-repository").strip() == b"true":
+        return None, ""
+    remote = push_remote(git)
+    if remote is not None:
+        prefix = f"refs/remotes/{remote}/".encode()
+        tracking = [(b"refs/heads/" + n[len(prefix):], o) for n, o in git.refs()
+                    if n.startswith(prefix) and n != prefix + b"HEAD"]
+        return tracking, f"{remote}'s branches as last fetched (refs/remotes/{remote}/*)"
+    olds = [(u.ref, u.old) for u in updates if u.kind != "creation"]
+    return olds, "the ref's old value (no remote to compare with)"
+
+
+def push_remote(git: Git) -> str | None:
+    """The remote `git push` would use from the current branch: branch.<b>.pushRemote,
+    remote.pushDefault, branch.<b>.remote, then origin or the only remote there is."""
+    code, head = git.run_status("symbolic-ref", "--quiet", "HEAD", ok=(0, 1, 128))
+    branch = head.decode("utf-8", "surrogateescape").strip().removeprefix("refs/heads/") if code == 0 else ""
+    config: dict[str, str] = {}
+    for item in git.run("config", "-z", "--get-regexp", r"^(remote|branch)\.", ok=(0, 1)).split(b"\0"):
+        key, _, value = item.decode("utf-8", "surrogateescape").partition("\n")
+        config.setdefault(key, value)  # git prints keys with section and name lower-cased
+    remotes = [k[7:-4] for k in config if k.startswith("remote.") and k.endswith(".url")]
+    for key in (f"branch.{branch}.pushremote", "remote.pushdefault", f"branch.{branch}.remote"):
+        if branch or key == "remote.pushdefault":
+            name = config.get(key)
+            if name and name in remotes:
+                return name
+    if "origin" in remotes:
+        return "origin"
+    return remotes[0] if len(remotes) == 1 else None
+
+
 def _update(git: Git, ref: str | None, old: str | None, new: str | None) -> RefUpdate:
     if not ref or not ref.startswith("refs/"):
         raise click.UsageError("give --ref with a full ref name (e.g. refs/heads/main), or --stdin")
     if new is None:
         raise click.UsageError("give --new REV (the commit the ref would point at), or the zero id to delete")
-    old_oid = _oid(git, old, "--old") if old is not None else (git.resolve(ref) or "")
+    old_oid = _oid(git, old, "--old") if old is not None else (git.ref(ref) or "")
     new_oid = _oid(git, new, "--new")
     width = max(len(old_oid), len(new_oid), 40)  # SHA-1 or SHA-256 repositories
     return RefUpdate(old_oid or "0" * width, new_oid or "0" * width, ref.encode("utf-8", "surrogateescape"))

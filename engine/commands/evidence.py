@@ -98,7 +98,7 @@ def attach_envelope(git: Git, envelope: bytes) -> list[str]:
     if not trees:
         raise EvidenceInputError("the statement has no gitTree subject: there is no tree to attach it to")
     attached = []
-    notes_ref = git.resolve(NOTES_REFS["evidence"])
+    notes_ref = git.ref(NOTES_REFS["evidence"])
     for tree in trees:
         existing = notes.read_lines(git, notes_ref, tree) if notes_ref else []
         if line in existing:
@@ -210,7 +210,7 @@ def _candidates(files: Sequence[str], repo: str, rev: str | None) -> tuple[list[
         return _read_files(files), tree
     from engine import notes
 
-    notes_ref = git.resolve(NOTES_REFS["evidence"])
+    notes_ref = git.ref(NOTES_REFS["evidence"])
     lines = notes.read_lines(git, notes_ref, tree) if notes_ref else []
     return [(f"note on tree {tree[:12]}" + (f" (line {n})" if len(lines) > 1 else ""), line)
             for n, line in enumerate(lines, start=1)], tree

@@ -41,7 +41,10 @@ def install(*, repo: str, policy_file: str | None, policy_ref: str | None, force
             ref, path = split_ref_spec(policy_ref)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-        if git.blob_with_id(f"{ref}:{path}") is None and not policy_file:
+        if git.run_status("check-ref-format", ref, ok=(0, 1))[0] != 0:
+            raise click.UsageError(f"{ref!r} is not a valid full ref name (git check-ref-format refuses it)")
+        commit = git.ref(ref)
+        if (commit is None or git.blob_with_id(f"{commit}:{path}") is None) and not policy_file:
             click.echo(f"warning: {ref} has no {path} yet; every push will be rejected until it does "
                        "(add --policy FILE as a fallback)", err=True)
     hooks_dir = git.run("rev-parse", "--git-path", "hooks").decode().strip()

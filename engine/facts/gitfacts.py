@@ -1,16 +1,20 @@
 """Facts about a change that come from git, gathered lazily and cached.
 
 Which commits a rule judges (DESIGN.md): a rule without `refs:` judges the commits
-new to the repository (`new --not <known refs>`); a rule with `refs:` judges the
+new to the server (`new --not <the server's refs>`); a rule with `refs:` judges the
 commits new to that ref (`old..new`), or for a created ref those not reachable from
-any existing ref the rule matches. In pre-receive, refs still hold their old values.
+any of the server's refs the rule matches. In pre-receive, refs still hold their old
+values. Every new ref value is peeled: a ref (or a tag chain) that ends in a tree is
+judged like a root commit's tree, every path added; one that ends in a blob has no
+paths, so a rule that needs them fails closed unless the policy says `blob_refs: allow`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.change import Actor, Change, Commit, Inputs, RefUpdate, as_text
+from engine.change import Actor, Change, ChangedPath, Commit, Inputs, RefUpdate, as_text
+from engine.decision import Judged
 from engine.git import Git
 from engine.policy.patterns import Matcher
 
@@ -31,20 +35,25 @@ class TrustError(Exception):
 SMALL_PUSH = 200
 
 
+class Unjudgeable(Exception):
+    """A pushed ref points (directly or through tags) at an object that has no paths to judge."""
+
+
 class Facts:
-    def __init__(self, git: Git, change: Change, *, known_refs: Matcher | None = None,
-                 known_commits: Sequence[str] | None = None, inputs: Inputs | None = None,
+    def __init__(self, git: Git, change: Change, *, server_refs: Sequence[tuple[bytes, str]] | None = None,
+                 server_label: str = "", inputs: Inputs | None = None,
                  policy: dict[str, Any] | None = None, source: PolicySource | None = None) -> None:
-        """What counts as already in the repository: all refs (default), the refs matching
-        `known_refs` (a clone: the remote-tracking refs), or what `known_commits` reach (a pull
-        request: its base). `policy`/`source`: the compiled policy and where it came from."""
+        """What the server already has: every ref of this repository (None: this repository is
+        the server, as in the hook), or `server_refs`, (name, object) pairs as the server holds
+        them (a clone: its push remote's tracking refs; a pull request: its base), described by
+        `server_label` in explanations. `policy`/`source`: the compiled policy and its origin."""
         self.git = git
         self.change = change
         self.inputs = inputs or Inputs(now=_now())
         self.policy = policy or {}
         self.source = source
-        self._known = known_refs
-        self._known_commits = list(known_commits) if known_commits is not None else None
+        self._server = list(server_refs) if server_refs is not None else None
+        self._server_label = server_label
         self._signers: AllowedSigners | None = None
         self._notes: dict[tuple[str, str], list[bytes]] = {}
         self._trees: dict[str, str] = {}
@@ -55,6 +64,8 @@ class Facts:
         self._index: dict[tuple[str, ...], dict[bytes, list[tuple[Commit, str]]]] = {}
         self._same_as: dict[tuple[str, ...], tuple[str, ...]] = {}  # derived walk -> the walk it equals
         self._detailed: set[tuple[str, ...]] = set()  # walks whose commits are all loaded
+        self._objects: dict[str, tuple[str, str] | None] = {}  # new value -> (peeled id, type)
+        self._judged: dict[tuple[bytes, str], Judged] = {}
 
     @property
     def stage(self) -> Stage:
@@ -126,15 +137,20 @@ class Facts:
 
         Called when some rule needs paths: later walks such as `old..new` and the
         fast-forward check are then usually derived from this one (see _derived_range)
-        instead of costing another git process.
+        instead of costing another git process. A new value the walk did not list (a
+        tag, a tree, a blob, a known commit) is then peeled, all in one process.
         """
         for update in self.updates:
-            self._walk_for(update, None)
+            if update.kind != "deletion":
+                key, include, exclude, all_refs = self._walk(update, None)
+                self._range(key, include, exclude, details=True, all_refs=all_refs)
+        self._peel([u.new for u in self.updates if u.kind != "deletion"])
 
     def is_fast_forward(self, update: RefUpdate) -> bool:
         """Old is an ancestor of new iff some commit in old..new has old as a parent.
 
         Derived from the `old..new` walk that ref rules need anyway: no extra git process.
+        A tree or blob walks to nothing, so it is never a fast-forward.
         """
         oids = self._range(("range", update.new, update.old), [update.new], [update.old], details=False)
         return any(update.old in self._parents[o] for o in oids)
@@ -162,29 +178,80 @@ class Facts:
             self._index[key] = index
         return index
 
+    def judged(self) -> list[Judged]:
+        """Which commits were judged for each ref update, and on what basis, in walk order."""
+        return list(self._judged.values())
+
     def _walk_for(self, update: RefUpdate, refs: Matcher | None) -> tuple[tuple[str, ...], list[str]]:
-        key: tuple[str, ...]
         if update.kind == "deletion":
             return ("none",), []
-        if refs is None and self._known_commits is not None:
-            key = ("known", update.new, *self._known_commits)
-            return key, self._range(key, [update.new], self._known_commits, details=True)
-        if refs is None and self._known is None:
-            key = ("new", update.new)
-            return key, self._range(key, [update.new], [], details=True, all_refs=True)
+        oid, kind = self._object(update)
+        if kind == "tree":
+            return self._tree_walk(update, oid)
+        if kind != "commit":
+            basis = f"a {kind} {oid[:10]}, which has no paths"
+            self._judged.setdefault((update.ref, basis), Judged(update.name, basis, ()))
+            if self.policy.get("blob_refs") == "allow":
+                return ("none",), []
+            raise Unjudgeable(f"{update.name} points at a {kind} ({oid[:10]}), which has no paths to judge")
+        key, include, exclude, all_refs = self._walk(update, refs)
+        oids = self._range(key, include, exclude, details=True, all_refs=all_refs)
+        basis = f"{len(oids)} commit(s) {self._basis(key, refs)}"
+        self._judged.setdefault((update.ref, basis), Judged(update.name, basis, tuple(oids)))
+        return key, oids
+
+    def _walk(self, update: RefUpdate, refs: Matcher | None) -> tuple[tuple[str, ...], list[str], list[str], bool]:
+        """(cache key, include, exclude, exclude every ref) of the walk a rule with `refs` judges."""
+        if refs is None and self._server is None:
+            return ("new", update.new), [update.new], [], True
         if refs is None:
-            assert self._known is not None
-            targets = self._targets(self._known)
-            key = ("known", update.new, *targets)
-        elif update.kind == "update":
-            key, targets = ("range", update.new, update.old), [update.old]
-        else:
-            targets = self._targets(refs)
-            key = ("create", update.new, *targets)
-        return key, self._range(key, [update.new], targets, details=True)
+            known = list(dict.fromkeys(oid for _, oid in self._server or ()))
+            return ("known", update.new, *known), [update.new], known, False
+        if update.kind == "update":
+            return ("range", update.new, update.old), [update.new], [update.old], False
+        targets = self._targets(refs)
+        return ("create", update.new, *targets), [update.new], targets, False
+
+    def _basis(self, key: tuple[str, ...], refs: Matcher | None) -> str:
+        if key[0] == "new":
+            return "not on any ref of the repository"
+        if key[0] == "known":
+            return f"not on {self._server_label or 'the server'}"
+        if key[0] == "range":
+            return f"in {key[2][:10]}..{key[1][:10]}"
+        patterns = ", ".join(refs.patterns) if refs else ""
+        return f"not on any existing ref matching {patterns} (a new ref)"
+
+    def _object(self, update: RefUpdate) -> tuple[str, str]:
+        """(peeled object id, its type) of the update's new value."""
+        known = self._commits.get(update.new)
+        if known is not None and known.oid != known.tree:  # walked as a commit (a tree's oid is its own tree)
+            return update.new, "commit"
+        self._peel([update.new])
+        found = self._objects[update.new]
+        return found if found is not None else (update.new, "missing object")
+
+    def _peel(self, oids: Sequence[str]) -> None:
+        todo = [o for o in dict.fromkeys(oids) if o not in self._objects and o not in self._commits]
+        for oid, found in zip(todo, self.git.peel(todo), strict=True):
+            self._objects[oid] = found
+
+    def _tree_walk(self, update: RefUpdate, tree: str) -> tuple[tuple[str, ...], list[str]]:
+        """A ref that ends in a tree brings every path of that tree, like a root commit."""
+        key = ("tree", tree)
+        if key not in self._ranges:
+            paths = tuple(ChangedPath(path, "A") for path in self.git.tree_paths(tree))
+            self._remember([Commit(tree, tree, (), "", "", paths)])
+            self._ranges[key] = [tree]
+            self._detailed.add(key)
+        basis = f"tree {tree[:10]} (not a commit): every path judged, as in a root commit"
+        self._judged.setdefault((update.ref, basis), Judged(update.name, basis, (tree,)))
+        return key, self._ranges[key]
 
     def _targets(self, refs: Matcher) -> list[str]:
-        return [oid for name, oid in self.refs() if refs.match(as_text(name))]
+        """Objects of the server's refs that `refs` matches (what a created ref is compared with)."""
+        server = self.refs() if self._server is None else self._server
+        return [oid for name, oid in server if refs.match(as_text(name))]
 
     def _range(self, key: tuple[str, ...], include: Sequence[str], exclude: Sequence[str], *,
                details: bool, all_refs: bool = False) -> list[str]:

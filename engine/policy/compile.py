@@ -51,5 +51,6 @@ def compile_policy(data: bytes, source: str) -> dict[str, Any]:
         "digest": digest(data),
         "sources": policy.get("sources", {}),
         "trust": policy.get("trust"),
+        "blob_refs": policy.get("blob_refs", "deny"),
         "rules": rules,
     }

@@ -24,12 +24,14 @@ class PolicySource(NamedTuple):
     name: str  # shown in messages: a path, or REF:PATH
     identity: str  # names this exact version cheaply (git blob id, or file stat), for the compile cache
     ref: str | None = None  # the protected ref it was read from; None for an administrator's file
+    commit: str | None = None  # the object that ref held when the policy was read
 
     def trusted_file(self, git: Git, path: str) -> bytes | None:
         """A file from the policy's own trust domain (allowed_signers, alerting rules): from the
-        protected ref's current value, or beside the administrator's file; never from the change."""
-        if self.ref is not None:
-            found = git.blob_with_id(f"{self.ref}:{path}")
+        protected ref's value the policy was read from, or beside the administrator's file; never
+        from the change."""
+        if self.commit is not None:
+            found = git.blob_with_id(f"{self.commit}:{path}")
             return found[1] if found else None
         try:
             with open(os.path.join(os.path.dirname(os.path.abspath(self.name)), path), "rb") as f:
@@ -39,9 +41,10 @@ class PolicySource(NamedTuple):
 
 
 def split_ref_spec(spec: str) -> tuple[str, str]:
+    """REF:PATH with REF a full ref name (refs/...): a short name would be resolved by guessing."""
     ref, sep, path = spec.partition(":")
     if not sep or not ref.startswith("refs/") or not path:
-        raise ValueError(f"{spec!r} is not REF:PATH, e.g. refs/heads/main:.changegate/policy.yml")
+        raise ValueError(f"{spec!r} is not REF:PATH with a full ref name, e.g. refs/heads/main:.changegate/policy.yml")
     return ref, path
 
 
@@ -58,9 +61,10 @@ def from_file(path: str) -> PolicySource:
 def resolve(git: Git, *, file: str | None, ref_spec: str | None) -> PolicySource:
     if ref_spec:
         ref, path = split_ref_spec(ref_spec)
-        found = git.blob_with_id(f"{ref}:{path}")
-        if found is not None:
-            return PolicySource(found[1], ref_spec, f"blob:{found[0]}", ref)
+        commit = git.ref(ref)  # by its full name: a missing ref is missing, not guessed
+        found = git.blob_with_id(f"{commit}:{path}") if commit else None
+        if commit and found is not None:
+            return PolicySource(found[1], ref_spec, f"blob:{found[0]}", ref, commit)
         if not file:
             raise PolicyError([Problem(ref_spec, 0, 0,
                                        f"no policy at {path} in {ref} (the ref or the file is missing); "

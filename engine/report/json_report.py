@@ -16,6 +16,7 @@ def as_dict(decision: Decision) -> dict[str, Any]:
         "stage": decision.stage,
         "actor": decision.actor._asdict(),
         "updates": [{"ref": u.name, "old": u.old, "new": u.new, "kind": u.kind} for u in decision.updates],
+        "judged": [{"ref": j.ref, "basis": j.basis, "commits": list(j.commits)} for j in decision.judged],
         "outcomes": [
             {"rule": o.rule, "status": o.status, "message": o.message, "seen": list(o.seen),
              "required": o.required, "fix": o.fix, "enforcement": o.enforcement, "paths": list(o.paths)}

@@ -5,6 +5,7 @@ On a push, git prefixes every line with `remote: `; lines stay short and ASCII.
 
 from __future__ import annotations
 
+from engine.change import show
 from engine.decision import Decision, Outcome
 
 _MARK = {"fail": "DENY", "error": "ERROR", "warn": "WARN", "pass": "ok", "skip": "skip"}
@@ -21,16 +22,26 @@ def render(decision: Decision, *, verbose: bool = False) -> str:
             lines += ["", *_block(outcome)]
         for outcome in warnings:
             lines += ["", *_block(outcome)]
-        lines.append("")
+        lines += ["", *_judged(decision), ""]
     else:
         applied = sum(1 for o in decision.outcomes if o.status != "skip")
         note = f", {len(warnings)} warning(s): {', '.join(o.rule for o in warnings)}" if warnings else ""
+        commits = len({c for j in decision.judged for c in j.commits})
         lines.append(f"changegate: {decision.stage} allowed by policy {decision.policy!r} "
-                     f"({applied} of {len(decision.outcomes)} rules applied{note})")
+                     f"({applied} of {len(decision.outcomes)} rules applied, {commits} new commit(s) judged{note})")
     if verbose:
         lines.append("")
         lines += [f"  {_MARK[o.status]:5} {o.rule}: {o.message}" for o in decision.outcomes]
+        if not blocking:
+            lines += ["", *_judged(decision)]
     return "\n".join(lines) + "\n"
+
+
+def _judged(decision: Decision) -> list[str]:
+    """Which commits the rules judged, per ref update: a verdict on nothing must be visible."""
+    if not decision.judged:
+        return ["judged: no commits (no rule looked at commits or paths)"]
+    return [f"judged: {show(j.describe())}" for j in decision.judged]
 
 
 def _block(outcome: Outcome) -> list[str]:

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 
 from engine.change import RefUpdate, as_text, show
 from engine.decision import Outcome
-from engine.facts.gitfacts import Facts
+from engine.facts.gitfacts import Facts, Unjudgeable
 from engine.policy.patterns import Matcher
 
 TYPE_CHECKING = False
@@ -39,6 +39,14 @@ class Rule(ABC):
         self.needs_paths = self.reads_paths or self.when is not None
 
     def judge(self, facts: Facts) -> Outcome:
+        try:
+            return self._judge_applicable(facts)
+        except Unjudgeable as exc:  # doubt denies: a rule that needs paths cannot pass without them
+            return self.enforced(self.outcome(
+                "fail", str(exc), required="every pushed ref ends in a commit or a tree, whose paths can be judged",
+                fix="push commits (or delete the ref); an administrator can set `blob_refs: allow` in the policy"))
+
+    def _judge_applicable(self, facts: Facts) -> Outcome:
         if facts.stage not in self.stages:
             return self.outcome("skip", f"not judged at stage {facts.stage}")
         if facts.actor.name.casefold() in self.exempt:

@@ -130,7 +130,7 @@ class RequireBenchmark(Rule):
             if spec == "evidence":
                 return _from_evidence(facts, facts.tree(update.new), metric, f"the evidence of {update.name}")
             if isinstance(spec, str):  # refs/...
-                commit = facts.git.resolve(spec)
+                commit = facts.git.ref(spec)  # exact: never a guessed short name
                 if commit is None:
                     raise MissingSource(f"the ref {spec} does not exist")
                 return _from_evidence(facts, facts.tree(commit), metric, f"the evidence of {spec}")

@@ -36,7 +36,8 @@ class DenyPaths(Rule):
                     continue
                 patterns[matcher.first_pattern(as_text(path))] = None
                 denied.append(path.decode("utf-8", "backslashreplace"))
-                seen += [f"commit {short(c.oid)} on {u.name} {_VERB[status]} {show(path)}" for c, status in adding]
+                seen += [f"{'tree' if c.oid == c.tree else 'commit'} {short(c.oid)} on {u.name} {_VERB[status]} "
+                         f"{show(path)}" for c, status in adding]
         if not seen:
             return self.outcome("pass", f"no denied path among {checked} changed path(s)")
         return self.outcome(

@@ -52,16 +52,17 @@ def test_denied_update_exits_1_and_explains(tmp_path: Path) -> None:
     assert outcome["required"] and outcome["fix"]
 
 
-def test_local_clone_without_known_refs_sees_nothing_new(tmp_path: Path) -> None:
-    """By default every ref counts as pushed: in a clone, the local branch already holds the commit."""
+def test_local_clone_judges_commits_not_on_the_remote(tmp_path: Path) -> None:
+    """In a clone, local branches are not on the server: the push remote's tracking refs are."""
     server, clone, policy = repo(tmp_path)
     clone.commit("weights", "m.gguf")
     proc = policy_cli("check", "--repo", str(clone.path), "--policy", str(policy), "--ref", "refs/heads/topic",
                       "--old", ZERO, "--new", "HEAD")
-    assert proc.returncode == 0
-    proc = policy_cli("check", "--repo", str(clone.path), "--policy", str(policy), "--ref", "refs/heads/topic",
-                      "--old", ZERO, "--new", "HEAD", "--known-ref", "refs/remotes/**")
     assert proc.returncode == 1
+    assert "not on origin's branches as last fetched" in proc.stdout
+    proc = policy_cli("check", "--repo", str(clone.path), "--policy", str(policy), "--ref", "refs/heads/topic",
+                      "--old", ZERO, "--new", "HEAD", "--known-ref", "refs/heads/**")
+    assert proc.returncode == 0  # told explicitly that local branches count as pushed
 
 
 def test_deletion_with_zero_new_on_the_server_repository(tmp_path: Path) -> None:
