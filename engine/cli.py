@@ -84,8 +84,8 @@ def validate(files: tuple[str, ...]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--actor", help="Who is pushing (default: from the server environment, else the local user).")
 @click.option("--known-ref", "known_refs", multiple=True,
-              help="Ref patterns whose commits count as already pushed (default: all refs). "
-                   "In a clone, use 'refs/remotes/origin/**'.")
+              help="Ref patterns whose commits count as already on the server (default: in a work tree, "
+                   "the push remote's tracking refs, else the ref's old value; in a bare repository, all refs).")
 @click.option("--audit-log", type=click.Path(dir_okay=False), help="Append the decision to this JSON-lines file.")
 @click.option("--evidence", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Evidence envelope file(s), e.g. a CI artifact, in addition to evidence notes.")
