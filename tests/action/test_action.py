@@ -257,3 +257,18 @@ def test_a_push_event_is_judged_at_the_push_stage(repo: Repo, fake_github: FakeG
     assert code == 1 and outputs["decision"] == "denied"
     assert "## changegate: push denied" in summary
     assert json.loads(Path(outputs["report"]).read_text())["stage"] == "push"
+
+
+def test_replacement_refs_in_the_checkout_do_not_hide_the_pr_commits(repo: Repo, fake_github: FakeGitHub) -> None:
+    """A PR author can publish refs/replace/*: a checkout that fetched them still judges stored objects."""
+    repo.write("model.gguf", "weights\n")
+    head = repo.open_pr()
+    tree = git("rev-parse", f"{repo.base}^{{tree}}", cwd=repo.work).out.strip()
+    clean = git("commit-tree", tree, "-p", repo.base, "-m", "change", cwd=repo.work).out.strip()
+    git("replace", head, clean, cwd=repo.work)
+    git("push", "-q", "origin", f"refs/replace/{head}", cwd=repo.work)
+    checkout = repo.runner_checkout()
+    git("fetch", "-q", "origin", "refs/replace/*:refs/replace/*", "feature", cwd=checkout)
+    code, out, outputs, _ = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 1 and outputs["decision"] == "denied", out
+    assert "model.gguf" in out
