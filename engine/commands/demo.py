@@ -107,6 +107,14 @@ def _tour(root: str) -> int:
     step("6. Someone deletes main: rejected")
     push("delete main", False, "origin", ":refs/heads/main")
 
+    step("7. Weights smuggled in a tag that points at a tree, with no commit at all: rejected")
+    write("models/support-7b/model.safetensors", "not really weights\n")
+    git("add", "-A", show=False)
+    tree = subprocess.run(["git", "write-tree"], cwd=work, env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    git("reset", "-q", "--hard", show=False)
+    push("tree tag with weights", False, "origin", f"{tree}:refs/tags/just-a-tree")
+
     _signed_tour(root, env, git, step, results)
 
     step("Every decision is in the audit log (here: the first server's)")
@@ -177,7 +185,7 @@ def _signed_tour(root: str, env: dict[str, str], git: Callable[..., int], step: 
     def push(title: str, expect_ok: bool, *args: str) -> None:
         results.append((title, expect_ok, git("push", *args, cwd=work) == 0))
 
-    step("7. Part two: a server whose policy needs a signed dry run and a signed review for prompt changes")
+    step("8. Part two: a server whose policy needs a signed dry run and a signed review for prompt changes")
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", server], env=env, check=True)
     click.secho(f"$ policy hook install --repo {server} --policy {policy}", bold=True)
     install(repo=server, policy_file=policy, policy_ref=None, force=False)
@@ -194,13 +202,13 @@ def _signed_tour(root: str, env: dict[str, str], git: Callable[..., int], step: 
     git("commit", "-q", "-m", "Tighten the system prompt", cwd=work)
     push("prompt change without evidence or review", False, "origin", "HEAD:refs/heads/main")
 
-    step("8. CI dry-runs exactly this commit and attaches signed evidence to its tree")
+    step("9. CI dry-runs exactly this commit and attaches signed evidence to its tree")
     policy_cmd("dry-run", "--key", keys["ci"], "--env", "staging", "--attach", "--",
                sys.executable, "-c", "print('dry run: 40 prompts replayed, 0 errors')")
     git("push", "-q", "origin", "refs/notes/changegate/evidence", cwd=work)
     push("with evidence, still no review", False, "origin", "HEAD:refs/heads/main")
 
-    step("9. A reviewer signs an approval for this tree and branch; now the push is accepted")
+    step("10. A reviewer signs an approval for this tree and branch; now the push is accepted")
     policy_cmd("approve", "HEAD", "--key", keys["alice"], "--ref", "refs/heads/main", "--as", "alice@example.com",
                "--comment", "prompt reviewed")
     git("push", "-q", "origin", "refs/notes/changegate/approvals", cwd=work)

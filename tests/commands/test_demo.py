@@ -13,3 +13,4 @@ def test_demo_runs_and_every_scenario_behaves() -> None:
     assert "FAIL" not in proc.stdout
     assert "ok   with evidence, still no review: rejected" in proc.stdout
     assert "ok   with evidence and approval: accepted" in proc.stdout
+    assert "ok   tree tag with weights: rejected" in proc.stdout
