@@ -18,7 +18,7 @@ from engine.facts.gitfacts import Facts
 from engine.git import Git
 from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
-from engine.policy.patterns import Matcher, compile_patterns
+from engine.policy.patterns import Matcher, PatternError, compile_patterns
 from engine.policy.source import resolve
 from engine.servers import detect_actor
 
@@ -44,7 +44,10 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
     else:
         updates = (_update(git, ref, old, new),)
     who = Actor(actor, "cli", "--actor") if actor else detect_actor(os.environ)
-    known = Matcher(compile_patterns(known_refs), known_refs) if known_refs else None
+    try:
+        known = Matcher(compile_patterns(known_refs), known_refs) if known_refs else None
+    except PatternError as exc:
+        raise click.UsageError(f"--known-ref: {exc}") from None
     inputs = Inputs(now=time.time() if now is None else now, evidence_files=tuple(evidence),
                     artifacts=tuple(artifacts), github_pr=github_pr)
     facts = Facts(git, Change(updates, who, stage), known_refs=known, inputs=inputs, policy=policy, source=source)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.change import Actor, Change, Commit, Inputs, RefUpdate, as_text
+from engine.change import Actor, Change, Commit, Inputs, RefUpdate
 from engine.git import Git
 from engine.policy.patterns import Matcher
 
@@ -184,7 +184,7 @@ class Facts:
         return key, self._range(key, [update.new], targets, details=True)
 
     def _targets(self, refs: Matcher) -> list[str]:
-        return [oid for name, oid in self.refs() if refs.match(as_text(name))]
+        return [oid for name, oid in self.refs() if refs.match(name)]
 
     def _range(self, key: tuple[str, ...], include: Sequence[str], exclude: Sequence[str], *,
                details: bool, all_refs: bool = False) -> list[str]:
