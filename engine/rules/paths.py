@@ -47,8 +47,8 @@ class DenyPaths(Rule):
                          for c, status in adding]
         if not seen:
             return self.outcome("pass", f"no denied path among {checked} changed path(s)")
-        note = (f"; {normalized} matched only after case/Unicode normalisation (names are compared "
-                "case- and Unicode-insensitively unless the rule says path_matching: exact)") if normalized else ""
+        note = (f"; {normalized} matched only after case/Unicode normalisation "
+                "(the rule's path_matching: exact would compare bytes)") if normalized else ""
         return self.outcome(
             "fail", f"{len(seen)} denied path change(s) in new commits{note}", seen=seen, paths=denied,
             required="no new commit adds or changes a path matching " + ", ".join(patterns),
