@@ -264,13 +264,23 @@ def _literal(raw: bytes) -> str:
 
 # --------------------------------------------------------------------------- normalisation
 
+_NORMALIZED: dict[bytes, bytes] = {}  # every deny rule asks about the same changed paths
+
+
 def normalize_path(raw: bytes) -> bytes:
     """A path's normalised form: NFKC, case-folded, format characters (Cf) removed, trailing
     spaces and dots of every component stripped. Lossless for bytes that are not UTF-8."""
-    if raw.isascii():
-        return b"/".join(c.rstrip(b" .") for c in raw.lower().split(b"/"))
-    text = _fold(raw.decode("utf-8", "surrogateescape"))
-    return "/".join(c.rstrip(" .") for c in text.split("/")).encode("utf-8", "surrogateescape")
+    normal = _NORMALIZED.get(raw)
+    if normal is None:
+        if raw.isascii():
+            normal = raw.lower()
+            if b" /" in normal or b"./" in normal or normal.endswith((b" ", b".")):
+                normal = b"/".join(c.rstrip(b" .") for c in normal.split(b"/"))
+        else:
+            text = _fold(raw.decode("utf-8", "surrogateescape"))
+            normal = "/".join(c.rstrip(" .") for c in text.split("/")).encode("utf-8", "surrogateescape")
+        _NORMALIZED[raw] = normal
+    return normal
 
 
 def _fold(text: str) -> str:
@@ -338,22 +348,42 @@ class _Side:
 
     def decide(self, name: bytes) -> int:
         """Index of the positive pattern that matches `name` (a file), or _UNDECIDED."""
-        start = 0
-        while (slash := name.find(b"/", start)) >= 0:
-            directory = name[:slash]
-            verdict = self._dirs.get(directory)
+        slash = name.rfind(b"/")
+        if slash >= 0:
+            verdict = self._dirs.get(name[:slash])
             if verdict is None:
-                verdict = self._dirs[directory] = self._last(directory, directory=True)
+                verdict = self._below(name[:slash])
             if verdict != _UNDECIDED:
                 return verdict  # an excluded directory: nothing below it can be re-included
-            start = slash + 1
-        return self._last(name, directory=False)
+        hits = self._set.Match(name)
+        return _UNDECIDED if hits == [0] else self._resolve(hits, directory=False)
 
-    def _last(self, name: bytes, *, directory: bool) -> int:
-        hits = sorted(self._set.Match(name))
-        if not hits or hits[0] != 0:
+    def _below(self, directory: bytes) -> int:
+        """The verdict for what lies in `directory`: its own, or the first excluded ancestor's (cached)."""
+        verdict = self._dirs.get(directory)
+        if verdict is not None:
+            return verdict
+        pending = [directory]  # uncached directories, deepest first (a loop: paths may be deep)
+        while (slash := pending[-1].rfind(b"/")) >= 0:
+            parent = pending[-1][:slash]
+            known = self._dirs.get(parent)
+            if known is not None:
+                verdict = known
+                break
+            pending.append(parent)
+        else:
+            verdict = _UNDECIDED
+        for directory in reversed(pending):
+            if verdict == _UNDECIDED:
+                verdict = self._resolve(self._set.Match(directory), directory=True)
+            self._dirs[directory] = verdict
+        return verdict
+
+    def _resolve(self, hits: list[int], *, directory: bool) -> int:
+        """The last pattern among `hits` that applies (directory-only ones to directories only)."""
+        if 0 not in hits:
             raise RuntimeError("pattern matching failed (RE2 ran out of memory); denying")
-        for hit in reversed(hits[1:]):
+        for hit in sorted(hits, reverse=True)[:-1]:
             flags = self._flags[hit]
             if flags & DIR_ONLY and not directory:
                 continue
@@ -367,15 +397,13 @@ class Matcher:
     RE2 is imported and the sets built on the first match, so building a rule costs nothing.
     """
 
-    __slots__ = ("_compiled", "_exact", "_normal", "_same", "patterns")
+    __slots__ = ("_compiled", "_exact", "_normal", "patterns")
 
     def __init__(self, compiled: Compiled, patterns: Sequence[str]) -> None:
         self._compiled = compiled
         self.patterns = tuple(patterns)
         self._exact: _Side | None = None
         self._normal: _Side | None = None
-        normalized = compiled.get("normalized")
-        self._same = normalized is not None and normalized == compiled["exact"]
 
     def match(self, name: bytes) -> bool:
         return self.decide(name) is not None
@@ -387,18 +415,21 @@ class Matcher:
 
     def decide(self, name: bytes) -> Verdict | None:
         """Why `name` matches (the deciding pattern; whether only its normalised form matched), or None."""
-        if self._exact is None:
-            self._exact = _Side(self._compiled["exact"] or [])
-        index = self._exact.decide(name)
+        exact = self._exact or self._build()
+        index = exact.decide(name)
         if index != _UNDECIDED:
             return Verdict(self.patterns[index], False)
-        normalized = self._compiled.get("normalized")
-        if normalized is None:
-            return None
-        normal = normalize_path(name)
-        if self._same and normal == name:
-            return None  # the same patterns on the same name: already answered
         if self._normal is None:
-            self._normal = self._exact if self._same else _Side(normalized)
+            return None
+        normal = _NORMALIZED.get(name) or normalize_path(name)
+        if self._normal is exact and normal == name:
+            return None  # the same patterns on the same name: already answered
         index = self._normal.decide(normal)
         return None if index == _UNDECIDED else Verdict(self.patterns[index], True)
+
+    def _build(self) -> _Side:
+        exact = self._exact = _Side(self._compiled["exact"] or [])
+        normalized = self._compiled.get("normalized")
+        if normalized is not None:
+            self._normal = exact if normalized == self._compiled["exact"] else _Side(normalized)
+        return exact

@@ -165,10 +165,10 @@ def test_git_refuses_c0_controls_in_ref_names_but_allows_c1_and_unicode_separato
 
 @pytest.mark.parametrize("char", C0 + OTHER, ids=lambda c: f"U+{ord(c):04X}")
 def test_ref_patterns_match_ref_names_holding_any_control_character(char: str) -> None:
-    patterns = ["refs/heads/guarded/**", "refs/tags/v*", "refs/heads/x?y/*"]
+    patterns = ["refs/heads/guarded/**", "refs/tags/v*", "refs/heads/x?y/*", "refs/**/frozen"]
     refs = Matcher(compile_patterns(patterns), patterns)
     one_byte = "x" if len(char.encode()) > 1 else char  # '?' is one byte, as in git
     for name in (f"refs/heads/guarded/{char}", f"refs/heads/guarded/a{char}b/c{char}", f"refs/tags/v1{char}",
-                 f"refs/tags/{char}v", f"refs/heads/x{one_byte}y/{char}"):
+                 f"refs/tags/{char}v", f"refs/heads/x{one_byte}y/{char}", f"refs/heads/a{char}b/frozen"):
         expected = not name.startswith("refs/tags/" + char)
         assert refs.match(name.encode()) is expected, name
