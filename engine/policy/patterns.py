@@ -33,6 +33,8 @@ NEGATIVE = 1  # "!pattern": a match un-matches
 DIR_ONLY = 2  # "pattern/": matches directories only
 
 _SPECIAL = b"*?[\\"  # git's is_glob_special
+
+
 def _bytes(*spans: tuple[int, int]) -> frozenset[int]:
     return frozenset(b for lo, hi in spans for b in range(lo, hi + 1))
 
@@ -75,14 +77,14 @@ def compile_patterns(patterns: Sequence[str], *, normalize: bool = False) -> Com
             what = "a comment (a leading '#'; write '\\#' for a literal '#')" if raw.startswith(b"#") else "empty"
             raise PatternError(f"{pattern!r} can never match: it is {what}")
         body, flags = parse_line(raw)
-        regex = translate(body, flags)
+        regex = translate(body)
         if regex is None:
             raise PatternError(f"{pattern!r} can never match (an empty pattern, a trailing '\\', an unclosed "
                                "'[', an unknown [:class:] or a bracket that only holds '/')")
         exact.append([regex, flags])
         if normalize:
             normal = _normalize_body(body)
-            normalized.append([regex if normal == body else translate(normal, flags), flags])
+            normalized.append([regex if normal == body else translate(normal), flags])
     return {"exact": exact, "normalized": normalized if normalize else None}
 
 
@@ -119,7 +121,7 @@ def _trim_trailing_spaces(raw: bytes) -> bytes:
     return raw if last_space is None else raw[:last_space]
 
 
-def translate(body: bytes, flags: int) -> str | None:
+def translate(body: bytes) -> str | None:
     """The regex (ASCII text over Latin-1 bytes, anchored by the caller) matching what git's
     match_basename / match_pathname match for a parsed pattern; None when nothing can match."""
     if not body:
@@ -132,7 +134,7 @@ def translate(body: bytes, flags: int) -> str | None:
         if not body:
             return None
     # match_pathname compares the literal prefix, then wildmatches the rest as a pattern of its
-    # own: a `**` right after the prefix counts as starting the pattern (git: `a/b**` == `a/b**/`-ish).
+    # own, so a `**` right after the prefix starts a pattern: in git `x/a**` matches `x/ab/c`.
     prefix = len(body)
     for i, c in enumerate(body):
         if c in _SPECIAL:

@@ -23,32 +23,33 @@ SPECIAL = b"*?[\\"
 
 # --------------------------------------------------------------------------- the reference
 
-def wildmatch(p: bytes, t: bytes, *, pathname: bool) -> bool:
-    """git's wildmatch semantics, interpreted recursively (exponential, fine for short inputs)."""
+def wildmatch(p: bytes, t: bytes, *, pathname: bool, after: int = SLASH) -> bool:
+    """git's wildmatch semantics, interpreted recursively (exponential, fine for short inputs);
+    `after` is the pattern byte before `p` (a '/' at the start of the pattern)."""
     if not p:
         return not t
     c = p[0]
     if c == STAR:
         j = len(p) - len(p.lstrip(b"*"))
         rest = p[j:]
-        if pathname and j >= 2 and (not rest or rest[0] == SLASH or rest[:2] == b"\\/"):
+        if pathname and j >= 2 and after == SLASH and (not rest or rest[0] == SLASH or rest[:2] == b"\\/"):
             if rest[:1] == b"/" and wildmatch(rest[1:], t, pathname=True):
                 return True  # "**/" matching no directory
-            return any(wildmatch(rest, t[k:], pathname=True) for k in range(len(t) + 1))
-        return any(wildmatch(rest, t[k:], pathname=pathname) for k in range(len(t) + 1)
+            return any(wildmatch(rest, t[k:], pathname=True, after=STAR) for k in range(len(t) + 1))
+        return any(wildmatch(rest, t[k:], pathname=pathname, after=STAR) for k in range(len(t) + 1)
                    if not (pathname and SLASH in t[:k]))
     if not t:
         return False
     if c == BACKSLASH:
-        return len(p) > 1 and p[1] == t[0] and wildmatch(p[2:], t[1:], pathname=pathname)
+        return len(p) > 1 and p[1] == t[0] and wildmatch(p[2:], t[1:], pathname=pathname, after=p[1])
     if c == ord("?"):
-        return t[0] != SLASH and wildmatch(p[1:], t[1:], pathname=pathname)
+        return t[0] != SLASH and wildmatch(p[1:], t[1:], pathname=pathname, after=c)
     if c == ord("["):
         end = p.index(b"]", 2)  # the generator only writes simple brackets
         negated, members = p[1] in b"!^", p[1 + (p[1] in b"!^"):end]
         inside = any(lo <= t[0] <= hi for lo, hi in _ranges(members))
-        return inside != negated and t[0] != SLASH and wildmatch(p[end + 1:], t[1:], pathname=pathname)
-    return c == t[0] and wildmatch(p[1:], t[1:], pathname=pathname)
+        return inside != negated and t[0] != SLASH and wildmatch(p[end + 1:], t[1:], pathname=pathname, after=0x5D)
+    return c == t[0] and wildmatch(p[1:], t[1:], pathname=pathname, after=c)
 
 
 def _ranges(members: bytes) -> list[tuple[int, int]]:
