@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,8 +13,8 @@ from engine.policy.patterns import Matcher, PatternError, compile_patterns
 class GitIgnore:
     """A scratch repository whose core.excludesFile holds the patterns; paths never exist on disk."""
 
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="checkignore-"))
+    def __init__(self, root: Path) -> None:
+        self.root = root
         self.repo = self.root / "repo"
         subprocess.run(["git", "init", "-q", str(self.repo)], check=True)
         self.excludes = self.root / "excludes"  # outside the work tree

@@ -63,7 +63,7 @@ def test_variants_of_a_denied_name_are_rejected_and_the_message_says_why(tmp_pat
 
 
 def test_path_matching_exact_gives_gits_own_verdict(tmp_path: Path) -> None:
-    git = GitIgnore()
+    git = GitIgnore(tmp_path / "checkignore")
     ignored = [v for v, (hit, _) in zip(VARIANTS, git.verdicts([p.encode() for p in PATTERNS],
                                                                [v.encode() for v in VARIANTS]), strict=True) if hit]
     assert ignored == []  # git matches none of them byte-exactly

@@ -21,8 +21,8 @@ RAW = [b"\xe9", b"\xff"]  # not UTF-8
 
 
 @pytest.fixture(scope="module")
-def git() -> GitIgnore:
-    return GitIgnore()
+def git(tmp_path_factory: pytest.TempPathFactory) -> GitIgnore:
+    return GitIgnore(tmp_path_factory.mktemp("checkignore"))
 
 
 def _token(tokens: list[str]) -> st.SearchStrategy[bytes]:
