@@ -472,9 +472,8 @@ def _listing(git: Git, tree: str, paths: Matcher) -> dict[str, str] | None:
             meta, _, path = item.partition(b"\t")
             mode, _, rest = meta.partition(b" ")
             _, _, oid = rest.partition(b" ")
-            name = as_text(path)
-            if paths.match(name):
-                entries[name] = f"{mode.decode()} {oid.decode()}"
+            if paths.match(path):
+                entries[as_text(path)] = f"{mode.decode()} {oid.decode()}"
         _LISTINGS[key] = entries
     return _LISTINGS[key]
 

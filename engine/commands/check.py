@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from engine.change import Actor, Change, Inputs, RefUpdate, as_text, is_zero, parse_update_lines
+from engine.change import Actor, Change, Inputs, RefUpdate, is_zero, parse_update_lines
 from engine.commands.common import open_repository, resolve_commit
 from engine.decision import EXIT_INVALID
 from engine.evaluate import evaluate
@@ -18,7 +18,7 @@ from engine.facts.gitfacts import Facts
 from engine.git import Git
 from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
-from engine.policy.patterns import Matcher, compile_patterns
+from engine.policy.patterns import Matcher, PatternError, compile_patterns
 from engine.policy.source import resolve
 from engine.servers import detect_actor
 
@@ -77,8 +77,11 @@ def server_view(git: Git, updates: Sequence[RefUpdate],
     server rejects.
     """
     if known_refs:
-        matcher = Matcher(compile_patterns(known_refs), known_refs)
-        return ([(n, o) for n, o in git.refs() if matcher.match(as_text(n))],
+        try:
+            matcher = Matcher(compile_patterns(known_refs), known_refs)
+        except PatternError as exc:
+            raise click.UsageError(f"--known-ref: {exc}") from None
+        return ([(n, o) for n, o in git.refs() if matcher.match(n)],
                 "refs matching " + ", ".join(known_refs))
     if git.run("rev-parse", "--is-bare-repository").strip() == b"true":
         return None, ""

@@ -47,7 +47,7 @@ def rollback_check(*, policy_file: str, watch: bool, interval: float, count: int
             click.echo(str(problem), err=True)
         return EXIT_INVALID
     rules = [rule for rule in build_rules(compiled) if isinstance(rule, LiveRule) and "deploy" in rule.stages
-             and (ref is None or rule.refs is None or rule.refs.match(ref))]
+             and (ref is None or rule.refs is None or rule.refs.match(ref.encode("utf-8", "surrogateescape")))]
     if not rules:
         scope = f" that applies to {ref}" if ref else ""
         click.echo(f"error: {policy_file} has no threshold or alerts rule judged at stage deploy{scope}; "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.change import Actor, Change, ChangedPath, Commit, Inputs, RefUpdate, as_text
+from engine.change import Actor, Change, ChangedPath, Commit, Inputs, RefUpdate
 from engine.decision import Judged
 from engine.git import Git
 from engine.policy.patterns import Matcher
@@ -251,7 +251,7 @@ class Facts:
     def _targets(self, refs: Matcher) -> list[str]:
         """Objects of the server's refs that `refs` matches (what a created ref is compared with)."""
         server = self.refs() if self._server is None else self._server
-        return [oid for name, oid in server if refs.match(as_text(name))]
+        return [oid for name, oid in server if refs.match(name)]
 
     def _range(self, key: tuple[str, ...], include: Sequence[str], exclude: Sequence[str], *,
                details: bool, all_refs: bool = False) -> list[str]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # Bump when the compiled layout changes, so stale caches are never read.
-COMPILED_FORMAT = 1
+COMPILED_FORMAT = 2
 
 
 def compiled(source: PolicySource, cache_dir: str | None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Turn a validated policy into its compiled form: plain JSON with patterns as regexes.
 
 The compiled form is what rules are built from, and what the hook caches, so a push
-never pays for YAML parsing, schema validation or pathspec.
+never pays for YAML parsing, schema validation or pattern translation.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ def compile_policy(data: bytes, source: str) -> dict[str, Any]:
     for index, rule in enumerate(policy["rules"]):
         kind = rule_kind(rule)
         params: dict[str, Any] = dict(rule["require"][kind[8:]]) if kind.startswith("require.") else {kind: rule[kind]}
+        # Path patterns match normalised names too unless the rule opts out; ref patterns never do.
+        normalize = rule.get("path_matching", "normalized") == "normalized"
         if kind == "deny_paths":
-            params["compiled"] = compile_patterns(rule[kind])
+            params["compiled"] = compile_patterns(rule[kind], normalize=normalize)
         if kind == "require.evidence" and "paths" in params:
-            params["compiled_paths"] = compile_patterns(params["paths"])
+            params["compiled_paths"] = compile_patterns(params["paths"], normalize=normalize)
         refs = rule.get("refs")
         when = rule.get("when", {}).get("paths")
         rules.append({
@@ -37,7 +39,7 @@ def compile_policy(data: bytes, source: str) -> dict[str, Any]:
             "line": position(root, ["rules", index])[0],
             "on": rule.get("on", default_stages(kind)),
             "refs": [refs, compile_patterns(refs)] if refs else None,
-            "when_paths": [when, compile_patterns(when)] if when else None,
+            "when_paths": [when, compile_patterns(when, normalize=normalize)] if when else None,
             "except_actors": rule.get("except", {}).get("actors", []),
             "enforcement": rule.get("enforcement", default_enforcement),
             "message": rule.get("message", ""),

@@ -1,58 +1,437 @@
-"""Path and ref patterns: gitignore semantics, compiled once, matched cheaply.
+"""Path and ref patterns: git's own `.gitignore` semantics, on raw bytes, in linear time.
 
-The semantics come from `pathspec` (git's own wildmatch rules). pathspec costs ~10 ms
-to import, so it runs only when a policy is compiled; the compiled policy keeps the
-regular expressions it produced, and the hook matches them with `re` alone.
+A pattern means exactly what it means in a `.gitignore` line, as git's `dir.c` and
+`wildmatch.c` (WM_PATHNAME) define it: trailing unescaped spaces are trimmed, `!` negates,
+a trailing `/` matches directories only, a pattern with no other `/` matches a basename at
+any depth, `?`, `*`, `[...]` never match `/`, `**` crosses directories only between slashes,
+the last matching pattern wins, and nothing below a matched directory can be re-included.
+Paths and ref names are opaque bytes: no construct stops at a line break or any other byte.
+
+Patterns are translated to regular expressions when a policy is compiled (the compiled
+policy is cached as JSON); matching uses RE2, so a pattern list costs linear time whatever
+it holds, and one `RE2::Set` pass tells every pattern that matches a name.
+
+Path patterns of deny-side rules are also matched *normalised* by default: a path is
+matched if it matches exactly, or if its normalised form (UTF-8 NFKC, case-folded, format
+characters removed, trailing spaces and dots of each component stripped) matches the
+normalised patterns. Two full evaluations OR-ed: normalisation only ever adds matches.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, NamedTuple
 
-Compiled = list[tuple[str, bool]]  # (regex, include) in policy order; "!" patterns exclude
+    # The compiled form (JSON): per pattern, in policy order, [regex or None (never matches), flags].
+    Compiled = dict[str, list[list[Any]] | None]
+else:
+    from engine.record import NamedTuple  # typing.NamedTuple without importing typing (hook path)
+
+NEGATIVE = 1  # "!pattern": a match un-matches
+DIR_ONLY = 2  # "pattern/": matches directories only
+
+_SPECIAL = b"*?[\\"  # git's is_glob_special
+
+
+def _bytes(*spans: tuple[int, int]) -> frozenset[int]:
+    return frozenset(b for lo, hi in spans for b in range(lo, hi + 1))
+
+
+_DIGIT, _UPPER, _LOWER = _bytes((0x30, 0x39)), _bytes((0x41, 0x5A)), _bytes((0x61, 0x7A))
+_CLASSES: dict[bytes, frozenset[int]] = {  # wildmatch's [:name:]: git's locale-free ASCII ctype
+    b"alnum": _DIGIT | _UPPER | _LOWER, b"alpha": _UPPER | _LOWER, b"blank": _bytes((0x20, 0x20), (9, 9)),
+    b"cntrl": _bytes((0, 0x1F), (0x7F, 0x7F)), b"digit": _DIGIT, b"graph": _bytes((0x21, 0x7E)),
+    b"lower": _LOWER, b"print": _bytes((0x20, 0x7E)), b"space": _bytes((9, 10), (13, 13), (0x20, 0x20)),
+    b"punct": _bytes((0x21, 0x7E)) - _DIGIT - _UPPER - _LOWER, b"upper": _UPPER,
+    b"xdigit": _DIGIT | _bytes((0x41, 0x46), (0x61, 0x66)),
+}
 
 
 class PatternError(ValueError):
-    """A pattern that git would not match as written."""
+    """A pattern that git would never match as written."""
 
 
-def compile_patterns(patterns: Sequence[str]) -> Compiled:
-    from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+class Verdict(NamedTuple):
+    """Why a name matched: the deciding pattern and whether only the normalised name matched."""
 
-    compiled: Compiled = []
+    pattern: str
+    normalized: bool
+
+
+# --------------------------------------------------------------------------- compile time
+
+def compile_patterns(patterns: Sequence[str], *, normalize: bool = False) -> Compiled:
+    """Translate patterns to regexes over bytes; PatternError for one git could never match."""
+    exact: list[list[Any]] = []
+    normalized: list[list[Any]] = []
     for pattern in patterns:
         try:
-            regex, include = GitIgnoreSpecPattern.pattern_to_regex(pattern)
-        except Exception as exc:  # pathspec raises its own error types per problem
-            raise PatternError(f"{pattern!r} is not a valid pattern: {exc}") from exc
-        if regex is None or include is None:
-            raise PatternError(
-                f"{pattern!r} can never match (empty, a comment, or an unclosed '[')")
-        compiled.append((regex, bool(include)))
-    return compiled
+            raw = pattern.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise PatternError(f"{pattern!r} is not encodable as UTF-8") from None
+        if b"\0" in raw:
+            raise PatternError(f"{pattern!r} contains a NUL byte, which no path or ref name can hold")
+        if not raw.strip(b" ") or raw.startswith(b"#"):
+            what = "a comment (a leading '#'; write '\\#' for a literal '#')" if raw.startswith(b"#") else "empty"
+            raise PatternError(f"{pattern!r} can never match: it is {what}")
+        body, flags = parse_line(raw)
+        regex = translate(body)
+        if regex is None:
+            raise PatternError(f"{pattern!r} can never match (an empty pattern, a trailing '\\', an unclosed "
+                               "'[', an unknown [:class:] or a bracket that only holds '/')")
+        exact.append([regex, flags])
+        if normalize:
+            normal = _normalize_body(body)
+            normalized.append([regex if normal == body else translate(normal), flags])
+    return {"exact": exact, "normalized": normalized if normalize else None}
+
+
+def parse_line(raw: bytes) -> tuple[bytes, int]:
+    """git's reading of one pattern line (trim_trailing_spaces, parse_path_pattern): (body, flags)."""
+    raw = _trim_trailing_spaces(raw)
+    flags = 0
+    if raw.startswith(b"!"):
+        flags |= NEGATIVE
+        raw = raw[1:]
+    if raw.endswith(b"/"):
+        flags |= DIR_ONLY
+        raw = raw[:-1]
+    return raw, flags
+
+
+def _trim_trailing_spaces(raw: bytes) -> bytes:
+    """Unescaped trailing spaces go; `\\ ` keeps its space; a trailing `\\` keeps everything."""
+    last_space = None
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x20:
+            if last_space is None:
+                last_space = i
+        elif c == 0x5C:
+            i += 1
+            if i == len(raw):
+                return raw
+            last_space = None
+        else:
+            last_space = None
+        i += 1
+    return raw if last_space is None else raw[:last_space]
+
+
+def translate(body: bytes) -> str | None:
+    """The regex (ASCII text over Latin-1 bytes, anchored by the caller) matching what git's
+    match_basename / match_pathname match for a parsed pattern; None when nothing can match."""
+    if not body:
+        return None
+    if b"/" not in body:  # PATTERN_FLAG_NODIR: the basename, at any depth
+        tail = _wildmatch(body, pathname=False)
+        return None if tail is None else "(?s)(?:.*/)?" + tail
+    if body.startswith(b"/"):
+        body = body[1:]
+        if not body:
+            return None
+    # match_pathname compares the literal prefix, then wildmatches the rest as a pattern of its
+    # own, so a `**` right after the prefix starts a pattern: in git `x/a**` matches `x/ab/c`.
+    prefix = len(body)
+    for i, c in enumerate(body):
+        if c in _SPECIAL:
+            prefix = i
+            break
+    tail = _wildmatch(body[prefix:], pathname=True)
+    return None if tail is None else "(?s)" + _literal(body[:prefix]) + tail
+
+
+def _wildmatch(p: bytes, *, pathname: bool) -> str | None:
+    """wildmatch.c's dowild as a regex; None when it can only ever abort (never match)."""
+    out: list[str] = []
+    i, n = 0, len(p)
+    while i < n:
+        c = p[i]
+        if c == 0x5C:  # backslash: the next byte literally; a trailing one never matches
+            if i + 1 == n:
+                return None
+            out.append(_literal(p[i + 1:i + 2]))
+            i += 2
+        elif c == 0x3F:  # ?
+            out.append("[^/]")
+            i += 1
+        elif c == 0x2A:  # *
+            j = i
+            while j < n and p[j] == 0x2A:
+                j += 1
+            if pathname and j - i >= 2 and (i == 0 or p[i - 1] == 0x2F):
+                if j == n:  # trailing "**": everything below
+                    out.append(".*")
+                    i = j
+                    continue
+                if p[j] == 0x2F:  # "**/": zero or more directories
+                    out.append("(?:.*/)?")
+                    i = j + 1
+                    continue
+                if p[j:j + 2] == b"\\/":  # "**\/": one or more (git tries zero only for a plain "/")
+                    out.append(".*")
+                    i = j
+                    continue
+            out.append("[^/]*")
+            i = j
+        elif c == 0x5B:  # [
+            parsed = _bracket(p, i)
+            if parsed is None:
+                return None
+            cls, i = parsed
+            out.append(cls)
+        else:
+            out.append(_literal(p[i:i + 1]))
+            i += 1
+    return "".join(out)
+
+
+def _bracket(p: bytes, i: int) -> tuple[str, int] | None:
+    """A bracket expression at p[i] == '[' as wildmatch reads it: (regex class, index after it)."""
+    n = len(p)
+    i += 1
+    if i < n and p[i] in b"!^":
+        negated = True
+        i += 1
+    else:
+        negated = False
+    members: set[int] = set()
+    prev = 0
+    while True:  # do { ... } while (p_ch != ']'): the first member may be ']'
+        if i >= n:
+            return None  # unclosed
+        c = p[i]
+        if c == 0x5C:
+            i += 1
+            if i >= n:
+                return None
+            c = p[i]
+            members.add(c)
+        elif c == 0x2D and prev and i + 1 < n and p[i + 1] != 0x5D:  # a range prev-next
+            i += 1
+            c = p[i]
+            if c == 0x5C:
+                i += 1
+                if i >= n:
+                    return None
+                c = p[i]
+            members.update(range(prev, c + 1))
+            c = 0
+        elif c == 0x5B and i + 1 < n and p[i + 1] == 0x3A:  # "[:"
+            s = i + 2
+            k = p.find(b"]", s)
+            if k < 0:
+                return None
+            if k - s - 1 < 0 or p[k - 1] != 0x3A:  # no ":]": an ordinary '['
+                members.add(0x5B)
+                c = 0x5B
+            else:
+                name = p[s:k - 1]
+                if name not in _CLASSES:
+                    return None  # malformed class: wildmatch aborts
+                members.update(_CLASSES[name])
+                i = k
+                c = 0
+        else:
+            members.add(c)
+        prev = c
+        i += 1
+        if i < n and p[i] == 0x5D:
+            break
+    allowed = (set(range(256)) - members if negated else members) - {0x2F}  # never '/'
+    if not allowed:
+        return None
+    return _byte_class(allowed), i + 1
+
+
+def _byte_class(members: set[int]) -> str:
+    ranges: list[str] = []
+    ordered = sorted(members)
+    start = prev = ordered[0]
+    for b in [*ordered[1:], -1]:
+        if b == prev + 1:
+            prev = b
+            continue
+        ranges.append(f"\\x{start:02x}" if start == prev else f"\\x{start:02x}-\\x{prev:02x}")
+        start = prev = b
+    return "[" + "".join(ranges) + "]"
+
+
+def _literal(raw: bytes) -> str:
+    return "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else f"\\x{b:02x}" for b in raw)
+
+
+# --------------------------------------------------------------------------- normalisation
+
+_NORMALIZED: dict[bytes, bytes] = {}  # every deny rule asks about the same changed paths
+
+
+def normalize_path(raw: bytes) -> bytes:
+    """A path's normalised form: NFKC, case-folded, format characters (Cf) removed, trailing
+    spaces and dots of every component stripped. Lossless for bytes that are not UTF-8."""
+    normal = _NORMALIZED.get(raw)
+    if normal is None:
+        if raw.isascii():
+            normal = raw.lower()
+            if b" /" in normal or b"./" in normal or normal.endswith((b" ", b".")):
+                normal = b"/".join(c.rstrip(b" .") for c in normal.split(b"/"))
+        else:
+            text = _fold(raw.decode("utf-8", "surrogateescape"))
+            normal = "/".join(c.rstrip(" .") for c in text.split("/")).encode("utf-8", "surrogateescape")
+        _NORMALIZED[raw] = normal
+    return normal
+
+
+def _fold(text: str) -> str:
+    import unicodedata
+
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def _normalize_body(body: bytes) -> bytes:
+    """A pattern body normalised like a path. A component's trailing spaces and dots are
+    stripped only where a literal remains before them (`*.` stays: it could never match a
+    normalised name, where `*` would match everything)."""
+    if body.isascii():
+        text = body.decode("ascii").lower()
+    else:
+        text = _fold(body.decode("utf-8", "surrogateescape"))
+    components = []
+    for component in text.split("/"):
+        stripped = component.rstrip(" .")
+        if stripped != component:
+            escapes = len(stripped) - len(stripped.rstrip("\\"))
+            if escapes % 2:  # the stripped space or dot was escaped: drop its backslash
+                stripped = stripped[:-1]
+            if not stripped or stripped[-1] in "*?]\\":
+                stripped = component
+        components.append(stripped)
+    return "/".join(components).encode("utf-8", "surrogateescape")
+
+
+# --------------------------------------------------------------------------- match time
+
+_UNDECIDED = -1
+
+
+class _Side:
+    """One evaluation (exact or normalised): an RE2 set over the patterns, verdicts of directories cached."""
+
+    __slots__ = ("_dirs", "_flags", "_index", "_set")
+
+    def __init__(self, entries: list[list[Any]]) -> None:
+        from re2 import _re2  # C++ RE2 without the Python wrapper's extras: ~3 ms, only when matching
+
+        options = _re2.RE2.Options()
+        options.encoding = _re2.RE2.Options.Encoding.LATIN1  # one byte = one character
+        options.dot_nl = True
+        options.log_errors = False
+        options.max_mem = 64 << 20
+        self._set = _re2.Set(_re2.RE2.Anchor.ANCHOR_BOTH, options)
+        # Index 0 always matches: an RE2 set that fails (out of memory) returns no index at all,
+        # which must never read as "no pattern matched".
+        self._set.Add(b"(?s).*")
+        self._index = [_UNDECIDED]
+        self._flags = [0]
+        for index, (regex, flags) in enumerate(entries):
+            if regex is None:
+                continue
+            if self._set.Add(regex.encode("ascii")) < 0:
+                raise PatternError(f"pattern #{index + 1} does not compile: {regex!r}")
+            self._index.append(index)
+            self._flags.append(flags)
+        if not self._set.Compile():
+            raise PatternError("the pattern list does not fit in memory")
+        self._dirs: dict[bytes, int] = {}
+
+    def decide(self, name: bytes) -> int:
+        """Index of the positive pattern that matches `name` (a file), or _UNDECIDED."""
+        slash = name.rfind(b"/")
+        if slash >= 0:
+            verdict = self._dirs.get(name[:slash])
+            if verdict is None:
+                verdict = self._below(name[:slash])
+            if verdict != _UNDECIDED:
+                return verdict  # an excluded directory: nothing below it can be re-included
+        hits = self._set.Match(name)
+        return _UNDECIDED if hits == [0] else self._resolve(hits, directory=False)
+
+    def _below(self, directory: bytes) -> int:
+        """The verdict for what lies in `directory`: its own, or the first excluded ancestor's (cached)."""
+        verdict = self._dirs.get(directory)
+        if verdict is not None:
+            return verdict
+        pending = [directory]  # uncached directories, deepest first (a loop: paths may be deep)
+        while (slash := pending[-1].rfind(b"/")) >= 0:
+            parent = pending[-1][:slash]
+            known = self._dirs.get(parent)
+            if known is not None:
+                verdict = known
+                break
+            pending.append(parent)
+        else:
+            verdict = _UNDECIDED
+        for directory in reversed(pending):
+            if verdict == _UNDECIDED:
+                verdict = self._resolve(self._set.Match(directory), directory=True)
+            self._dirs[directory] = verdict
+        return verdict
+
+    def _resolve(self, hits: list[int], *, directory: bool) -> int:
+        """The last pattern among `hits` that applies (directory-only ones to directories only)."""
+        if 0 not in hits:
+            raise RuntimeError("pattern matching failed (RE2 ran out of memory); denying")
+        for hit in sorted(hits, reverse=True)[:-1]:
+            flags = self._flags[hit]
+            if flags & DIR_ONLY and not directory:
+                continue
+            return _UNDECIDED if flags & NEGATIVE else self._index[hit]
+        return _UNDECIDED
 
 
 class Matcher:
-    """Matches a path (or ref name) like git matches .gitignore: the last matching pattern wins."""
+    """Matches a path or ref name (bytes) like git matches a `.gitignore`, optionally also normalised.
 
-    __slots__ = ("_rules", "patterns")
+    RE2 is imported and the sets built on the first match, so building a rule costs nothing.
+    """
+
+    __slots__ = ("_compiled", "_exact", "_normal", "patterns")
 
     def __init__(self, compiled: Compiled, patterns: Sequence[str]) -> None:
-        self._rules = [(re.compile(regex), include) for regex, include in compiled]
+        self._compiled = compiled
         self.patterns = tuple(patterns)
+        self._exact: _Side | None = None
+        self._normal: _Side | None = None
 
-    def match(self, text: str) -> bool:
-        matched = False
-        for regex, include in self._rules:
-            if include != matched and regex.match(text):
-                matched = include
-        return matched
+    def match(self, name: bytes) -> bool:
+        return self.decide(name) is not None
 
-    def first_pattern(self, text: str) -> str:
-        """The pattern that decided a match, for explanations."""
-        decided = ""
-        for (regex, include), pattern in zip(self._rules, self.patterns, strict=True):
-            if regex.match(text):
-                decided = pattern if include else ""
-        return decided
+    def first_pattern(self, name: bytes) -> str:
+        """The pattern that decided a match ("" for none), for explanations."""
+        verdict = self.decide(name)
+        return "" if verdict is None else verdict.pattern
+
+    def decide(self, name: bytes) -> Verdict | None:
+        """Why `name` matches (the deciding pattern; whether only its normalised form matched), or None."""
+        exact = self._exact or self._build()
+        index = exact.decide(name)
+        if index != _UNDECIDED:
+            return Verdict(self.patterns[index], False)
+        if self._normal is None:
+            return None
+        normal = _NORMALIZED.get(name) or normalize_path(name)
+        if self._normal is exact and normal == name:
+            return None  # the same patterns on the same name: already answered
+        index = self._normal.decide(normal)
+        return None if index == _UNDECIDED else Verdict(self.patterns[index], True)
+
+    def _build(self) -> _Side:
+        exact = self._exact = _Side(self._compiled["exact"] or [])
+        normalized = self._compiled.get("normalized")
+        if normalized is not None:
+            self._normal = exact if normalized == self._compiled["exact"] else _Side(normalized)
+        return exact

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from engine.change import RefUpdate, as_text, show
+from engine.change import RefUpdate, show
 from engine.decision import Outcome
 from engine.facts.gitfacts import Facts, Unjudgeable
 from engine.policy.patterns import Matcher
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, ClassVar
 
     from engine.decision import Status
+    from engine.policy.patterns import Verdict
 
 MAX_SEEN = 12  # lines of evidence per outcome; the rest is counted
 
@@ -51,15 +52,25 @@ class Rule(ABC):
             return self.outcome("skip", f"not judged at stage {facts.stage}")
         if facts.actor.name.casefold() in self.exempt:
             return self.outcome("skip", f"{facts.actor.name} is exempt (except.actors)")
-        updates = [u for u in facts.updates if self.refs is None or self.refs.match(as_text(u.ref))]
+        updates = [u for u in facts.updates if self.refs is None or self.refs.match(u.ref)]
         if not updates:
             return self.outcome("skip", "no updated ref matches " + ", ".join(self.refs.patterns)
                                 if self.refs else "no ref updated")
+        why = ""
         if self.when is not None:
-            updates = [u for u in updates if self._touches_when_paths(facts, u)]
+            touched = {u: self._when_match(facts, u) for u in updates}
+            updates = [u for u in updates if touched[u] is not None]
             if not updates:
                 return self.outcome("skip", "no changed path matches " + ", ".join(self.when.patterns))
-        return self.enforced(self.evaluate(facts, updates))
+            matches = [m for m in touched.values() if m is not None]
+            if all(verdict.normalized for _, verdict in matches):  # doubt applies the rule, and says why
+                path, verdict = matches[0]
+                why = (f"the rule applies because {show(path)} matches when.paths "
+                       f"{verdict.pattern} after case/Unicode normalisation")
+        outcome = self.enforced(self.evaluate(facts, updates))
+        if why and outcome.status != "skip":
+            outcome = outcome._replace(seen=(why, *outcome.seen))
+        return outcome
 
     def enforced(self, outcome: Outcome) -> Outcome:
         """In evaluate mode a failure is reported as a warning and never denies."""
@@ -71,9 +82,18 @@ class Rule(ABC):
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         """Judge the updates this rule applies to."""
 
-    def _touches_when_paths(self, facts: Facts, update: RefUpdate) -> bool:
+    def _when_match(self, facts: Facts, update: RefUpdate) -> tuple[bytes, Verdict] | None:
+        """A changed path matching when.paths: one that matches exactly if any does."""
         assert self.when is not None
-        return any(self.when.match(as_text(path)) for path in facts.changes_for(update, self.refs))
+        found = None
+        for path in facts.changes_for(update, self.refs):
+            verdict = self.when.decide(path)
+            if verdict is None:
+                continue
+            if not verdict.normalized:
+                return path, verdict
+            found = found or (path, verdict)
+        return found
 
     def by_action(self, action: str, message: str, *, seen: list[str] | None = None, required: str = "",
                   fix: str = "", error: bool = False) -> Outcome:

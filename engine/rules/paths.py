@@ -6,10 +6,10 @@ Deleting a matching path is allowed: it removes the problem rather than adding o
 
 from __future__ import annotations
 
-from engine.change import RefUpdate, as_text, show
+from engine.change import RefUpdate, show
 from engine.decision import Outcome
 from engine.facts.gitfacts import Facts
-from engine.policy.patterns import Matcher
+from engine.policy.patterns import Matcher, normalize_path
 from engine.rules.base import Rule, short
 
 _VERB = {"A": "adds", "M": "modifies", "T": "changes the type of"}
@@ -24,24 +24,33 @@ class DenyPaths(Rule):
         seen: list[str] = []
         denied: list[str] = []
         patterns: dict[str, None] = {}
-        checked = 0
+        checked = normalized = 0
         for u in updates:
             changes = facts.changes_for(u, self.refs)
             checked += len(changes)
             for path, occurrences in changes.items():
-                if not matcher.match(as_text(path)):
+                verdict = matcher.decide(path)
+                if verdict is None:
                     continue
                 adding = [(c, status) for c, status in occurrences if status in _VERB]
                 if not adding:
                     continue
-                patterns[matcher.first_pattern(as_text(path))] = None
+                pattern = verdict.pattern
+                patterns[pattern] = None
                 denied.append(path.decode("utf-8", "backslashreplace"))
+                how = ""
+                if verdict.normalized:
+                    normalized += 1
+                    how = (f" (matches {pattern} after case/Unicode normalisation, "
+                           f"as {show(normalize_path(path))})")
                 seen += [f"{'tree' if c.oid == c.tree else 'commit'} {short(c.oid)} on {u.name} {_VERB[status]} "
-                         f"{show(path)}" for c, status in adding]
+                         f"{show(path)}{how}" for c, status in adding]
         if not seen:
             return self.outcome("pass", f"no denied path among {checked} changed path(s)")
+        note = (f"; {normalized} matched only after case/Unicode normalisation "
+                "(the rule's path_matching: exact would compare bytes)") if normalized else ""
         return self.outcome(
-            "fail", f"{len(seen)} denied path change(s) in new commits", seen=seen, paths=denied,
+            "fail", f"{len(seen)} denied path change(s) in new commits{note}", seen=seen, paths=denied,
             required="no new commit adds or changes a path matching " + ", ".join(patterns),
             fix="remove the files from every new commit (git rebase -i, or git filter-repo "
                 "--invert-paths --path PATH) and push again")

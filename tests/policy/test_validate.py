@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,19 @@ def test_a_requirement_names_exactly_one_kind(tmp_path: Path) -> None:
     code, err, _ = validate(tmp_path, "version: 1\nrules:\n  - id: two\n"
                                       "    require: {approvals: {count: 1}, evidence: {type: dry-run}}\n")
     assert code == 2 and "two" in err
+
+
+@pytest.mark.parametrize(("pattern", "why"), [
+    ("#weights", "a comment"), ("   ", "empty"), ("!", "can never match"), ("w\\", "can never match"),
+    ("[[:nope:]]", "can never match"), ("a[/]b", "can never match"), ("x\0y", "NUL byte"),
+])
+def test_pattern_git_would_never_match_is_rejected(tmp_path: Path, pattern: str, why: str) -> None:
+    code, err, _ = validate(tmp_path, GOOD + f"  - id: weights\n    deny_paths: [{json.dumps(pattern)}]\n")
+    assert code == 2
+    assert "P:8:18: rules[1].deny_paths:" in err and why in err
+
+
+def test_path_matching_allows_only_normalized_or_exact(tmp_path: Path) -> None:
+    code, err, _ = validate(tmp_path, GOOD + "  - id: weights\n    deny_paths: ['*.bin']\n    path_matching: loose\n")
+    assert code == 2
+    assert "'loose' is not allowed in rules[1] (id 'weights').path_matching; allowed: normalized, exact" in err

@@ -18,7 +18,7 @@ rules:
     except: {actors: [release-bot]}
     message: "Model weights belong in the model registry, not in git."
   - id: no-secrets
-    deny_paths: ["secrets/", "!secrets/README.md"]
+    deny_paths: ["secrets/**", "!secrets/README.md"]  # git: nothing below an excluded "secrets/" comes back
   - id: main-no-notebooks
     refs: ["refs/heads/main"]
     deny_paths: ["*.ipynb"]
@@ -143,17 +143,17 @@ def test_when_paths_limits_a_rule_and_evaluate_mode_warns_without_denying(repo: 
 
 
 @pytest.mark.parametrize(("pattern", "path", "matches"), [
-    ("*.gguf", "a.gguf", True),
-    ("*.gguf", "deep/down/a.gguf", True),          # no slash: any depth
-    ("/top.txt", "top.txt", True),
-    ("/top.txt", "sub/top.txt", False),             # leading slash anchors
-    ("docs/*.md", "docs/a.md", True),
-    ("docs/*.md", "docs/sub/a.md", False),          # * stays in one directory
-    ("docs/**/*.md", "docs/sub/deeper/a.md", True),  # ** crosses directories
-    ("secrets/", "secrets/a/b.key", True),          # a matched directory covers its contents
-    ("secrets/", "notsecrets/a", False),
-    ("caf\u00e9/*", "caf\u00e9/x", True),
-    ("*.bin", "weird name\nwith newline.bin", True),
+    ("*.gguf", b"a.gguf", True),
+    ("*.gguf", b"deep/down/a.gguf", True),          # no slash: any depth
+    ("/top.txt", b"top.txt", True),
+    ("/top.txt", b"sub/top.txt", False),             # leading slash anchors
+    ("docs/*.md", b"docs/a.md", True),
+    ("docs/*.md", b"docs/sub/a.md", False),          # * stays in one directory
+    ("docs/**/*.md", b"docs/sub/deeper/a.md", True),  # ** crosses directories
+    ("secrets/", b"secrets/a/b.key", True),          # a matched directory covers its contents
+    ("secrets/", b"notsecrets/a", False),
+    ("caf\u00e9/*", "caf\u00e9/x".encode(), True),
+    ("*.bin", b"weird name\nwith newline.bin", True),
 ])
-def test_pattern_semantics_follow_gitignore(pattern: str, path: str, matches: bool) -> None:
+def test_pattern_semantics_follow_gitignore(pattern: str, path: bytes, matches: bool) -> None:
     assert Matcher(compile_patterns([pattern]), [pattern]).match(path) is matches

@@ -1,0 +1,175 @@
+"""No pattern construct stops at any byte: a property test against a small reference matcher.
+
+Path components hold arbitrary bytes (everything but NUL and '/': line breaks, C0 and C1
+controls, invalid UTF-8); patterns are built from literal bytes, '?', '*', '**', brackets and
+escapes. The reference below interprets git's rules directly (recursive wildmatch on bytes,
+basename/pathname, excluded parent directories, last match wins); changegate's exact mode
+must agree with it, and its normalised mode may only add matches.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.policy.patterns import Matcher, compile_patterns
+
+SLASH, STAR, BACKSLASH = 0x2F, 0x2A, 0x5C
+SPECIAL = b"*?[\\"
+
+
+# --------------------------------------------------------------------------- the reference
+
+def wildmatch(p: bytes, t: bytes, *, pathname: bool, after: int = SLASH) -> bool:
+    """git's wildmatch semantics, interpreted recursively (exponential, fine for short inputs);
+    `after` is the pattern byte before `p` (a '/' at the start of the pattern)."""
+    if not p:
+        return not t
+    c = p[0]
+    if c == STAR:
+        j = len(p) - len(p.lstrip(b"*"))
+        rest = p[j:]
+        if pathname and j >= 2 and after == SLASH and (not rest or rest[0] == SLASH or rest[:2] == b"\\/"):
+            if rest[:1] == b"/" and wildmatch(rest[1:], t, pathname=True):
+                return True  # "**/" matching no directory
+            return any(wildmatch(rest, t[k:], pathname=True, after=STAR) for k in range(len(t) + 1))
+        return any(wildmatch(rest, t[k:], pathname=pathname, after=STAR) for k in range(len(t) + 1)
+                   if not (pathname and SLASH in t[:k]))
+    if not t:
+        return False
+    if c == BACKSLASH:
+        return len(p) > 1 and p[1] == t[0] and wildmatch(p[2:], t[1:], pathname=pathname, after=p[1])
+    if c == ord("?"):
+        return t[0] != SLASH and wildmatch(p[1:], t[1:], pathname=pathname, after=c)
+    if c == ord("["):
+        end = p.index(b"]", 2)  # the generator only writes simple brackets
+        negated, members = p[1] in b"!^", p[1 + (p[1] in b"!^"):end]
+        inside = any(lo <= t[0] <= hi for lo, hi in _ranges(members))
+        return inside != negated and t[0] != SLASH and wildmatch(p[end + 1:], t[1:], pathname=pathname, after=0x5D)
+    return c == t[0] and wildmatch(p[1:], t[1:], pathname=pathname, after=c)
+
+
+def _ranges(members: bytes) -> list[tuple[int, int]]:
+    out, i = [], 0
+    while i < len(members):
+        if i + 2 < len(members) and members[i + 1] == ord("-"):
+            out.append((members[i], members[i + 2]))
+            i += 3
+        else:
+            out.append((members[i], members[i]))
+            i += 1
+    return out
+
+
+def pattern_matches(body: bytes, name: bytes) -> bool:
+    if b"/" not in body:
+        return wildmatch(body, name.rsplit(b"/", 1)[-1], pathname=False)
+    body = body.removeprefix(b"/")
+    prefix = next((i for i, c in enumerate(body) if c in SPECIAL), len(body))
+    return name[:prefix] == body[:prefix] and wildmatch(body[prefix:], name[prefix:], pathname=True)
+
+
+def reference(patterns: list[bytes], path: bytes) -> bool:
+    parsed = [(p.startswith(b"!"), p.endswith(b"/"), p.removeprefix(b"!").removesuffix(b"/")) for p in patterns]
+
+    def last(name: bytes, *, directory: bool) -> bool | None:
+        for negative, dir_only, body in reversed(parsed):
+            if (directory or not dir_only) and pattern_matches(body, name):
+                return not negative
+        return None
+
+    parts = path.split(b"/")
+    if any(last(b"/".join(parts[:k]), directory=True) for k in range(1, len(parts))):
+        return True
+    return bool(last(path, directory=False))
+
+
+# --------------------------------------------------------------------------- generators
+
+ANY_BYTE = st.integers(1, 255).filter(lambda b: b != SLASH).map(lambda b: bytes([b]))
+LITERAL = st.one_of(
+    st.sampled_from([b"a", b"b", b"\n", b"\r", b"\x85", b"\xc2\x85", b"\xe2\x80\xa8", b"\xff"]),
+    ANY_BYTE.filter(lambda b: b not in SPECIAL + b"!# ").map(lambda b: b),
+    ANY_BYTE.map(lambda b: b"\\" + b))  # any byte, escaped
+BRACKET_MEMBER = ANY_BYTE.filter(lambda b: b not in b"]\\![^-")
+
+
+@st.composite
+def bracket(draw: st.DrawFn) -> bytes:
+    lo, hi = sorted([draw(BRACKET_MEMBER), draw(BRACKET_MEMBER)])
+    members = draw(st.sampled_from([lo, lo + hi, lo + b"-" + hi]))
+    return b"[" + draw(st.sampled_from([b"", b"!", b"^"])) + members + b"]"
+
+
+TOKEN = st.one_of(LITERAL, LITERAL, st.just(b"?"), st.just(b"*"), st.just(b"**"), st.just(b"/"), bracket())
+
+
+@st.composite
+def pattern(draw: st.DrawFn) -> bytes:
+    body = b"".join(draw(st.lists(TOKEN, min_size=1, max_size=6)))
+    body = body.strip(b"/") or b"a"
+    return draw(st.sampled_from([b"", b"!"])) + draw(st.sampled_from([b"", b"/"])) + body + \
+        draw(st.sampled_from([b"", b"/"]))
+
+
+@st.composite
+def path_like(draw: st.DrawFn, patterns: list[bytes]) -> bytes:
+    """A path of arbitrary-byte components, often shaped like one of the patterns."""
+    if patterns and draw(st.booleans()):
+        text = draw(st.sampled_from(patterns)).removeprefix(b"!").strip(b"/")
+        for token, fill in ((b"**", b"x/y"), (b"*", b"\n"), (b"?", b"\x01")):
+            text = text.replace(token, fill)
+        text = text.replace(b"\\", b"")
+        parts = [p for p in text.split(b"/") if p and b"[" not in p] or [b"a"]
+    else:
+        parts = []
+    extra = draw(st.lists(st.lists(ANY_BYTE, min_size=1, max_size=3).map(b"".join), max_size=3))
+    at = draw(st.integers(0, len(parts)))
+    return b"/".join([*parts[:at], *extra, *parts[at:]] or [b"a"])
+
+
+@st.composite
+def examples(draw: st.DrawFn) -> tuple[list[bytes], list[bytes]]:
+    patterns = draw(st.lists(pattern(), min_size=1, max_size=4))
+    return patterns, draw(st.lists(path_like(patterns), min_size=1, max_size=8))
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(examples())
+def test_any_byte_in_any_component_matches_like_the_reference(example: tuple[list[bytes], list[bytes]]) -> None:
+    patterns, paths = example
+    texts = [p.decode("utf-8", "surrogateescape") for p in patterns]
+    exact = Matcher(compile_patterns(texts), texts)
+    normalized = Matcher(compile_patterns(texts, normalize=True), texts)
+    for path in paths:
+        expected = reference(patterns, path)
+        assert exact.match(path) is expected, (patterns, path)
+        assert normalized.match(path) or not expected, (patterns, path)
+
+
+# --------------------------------------------------------------------------- ref names
+
+C0 = [chr(c) for c in [*range(1, 0x20), 0x7F]]
+OTHER = [chr(c) for c in range(0x80, 0xA0)] + ["\u2028", "\u2029"]
+
+
+def test_git_refuses_c0_controls_in_ref_names_but_allows_c1_and_unicode_separators() -> None:
+    def valid(name: str) -> bool:
+        return subprocess.run(["git", "check-ref-format", f"refs/heads/a{name}b"], check=False).returncode == 0
+
+    assert not any(valid(c) for c in C0)
+    assert all(valid(c) for c in OTHER)
+
+
+@pytest.mark.parametrize("char", C0 + OTHER, ids=lambda c: f"U+{ord(c):04X}")
+def test_ref_patterns_match_ref_names_holding_any_control_character(char: str) -> None:
+    patterns = ["refs/heads/guarded/**", "refs/tags/v*", "refs/heads/x?y/*", "refs/**/frozen"]
+    refs = Matcher(compile_patterns(patterns), patterns)
+    one_byte = "x" if len(char.encode()) > 1 else char  # '?' is one byte, as in git
+    for name in (f"refs/heads/guarded/{char}", f"refs/heads/guarded/a{char}b/c{char}", f"refs/tags/v1{char}",
+                 f"refs/tags/{char}v", f"refs/heads/x{one_byte}y/{char}", f"refs/heads/a{char}b/frozen"):
+        expected = not name.startswith("refs/tags/" + char)
+        assert refs.match(name.encode()) is expected, name
