@@ -276,25 +276,6 @@ class RecordRejected(Exception):
         self.message = message
 
 
-def note_lines(facts: Facts, trees: Sequence[str]) -> dict[str, list[bytes]]:
-    """Lines of the approvals note on each tree, in one git process.
-
-    The notes commit is the one this push brings for refs/notes/changegate/approvals,
-    if any, else the ref's current value (as Facts.notes reads it).
-    """
-    ref = notes.NOTES_REFS["approvals"].encode()
-    pushed = [u.new for u in facts.updates if u.ref == ref and u.kind != "deletion"]
-    commits = pushed or [oid for name, oid in facts.refs() if name == ref]
-    if not commits or not trees:
-        return {}
-    specs = [(tree, f"{commits[0]}:{path}") for tree in trees for path in notes.fanout_paths(tree)]
-    found: dict[str, list[bytes]] = {}
-    for (tree, _), blob in zip(specs, facts.git.blobs([s for _, s in specs]), strict=True):
-        if blob is not None and tree not in found:
-            found[tree] = [line.strip() for line in blob[1].splitlines() if line.strip()]
-    return found
-
-
 def signed_votes(facts: Facts, update: RefUpdate, refs: Matcher | None, requirement: Requirement,
                  allowed: AllowedSigners) -> tuple[list[Vote], list[Rejected]]:
     """Each approver's latest valid record for this ref among the trees the update brings."""
@@ -306,7 +287,7 @@ def signed_votes(facts: Facts, update: RefUpdate, refs: Matcher | None, requirem
     now = dt.datetime.fromtimestamp(facts.now, dt.UTC)
     latest: dict[str, tuple[Record, bool]] = {}
     rejected: list[Rejected] = []
-    for tree, lines in note_lines(facts, trees).items():
+    for tree, lines in facts.notes_on("approvals", trees).items():
         for line in lines:
             try:
                 record = verify_record(line, allowed, tree=tree, now=now)
@@ -320,7 +301,10 @@ def signed_votes(facts: Facts, update: RefUpdate, refs: Matcher | None, requirem
                 continue
             fresh = tree == judged or not requirement.invalidate_on_push
             key = record.approver.casefold()
-            if key not in latest or record.time >= latest[key][0].time:
+            standing = latest.get(key)
+            # the latest record stands; at the same second a veto wins (doubt denies, whatever the line order)
+            if standing is None or record.time > standing[0].time or (
+                    record.time == standing[0].time and record.decision == CHANGES_REQUESTED):
                 latest[key] = (record, fresh)
     votes = []
     for record, fresh in latest.values():

@@ -101,19 +101,29 @@ class Facts:
                 raise TrustError(str(exc)) from None
         return self._signers
 
-    def notes(self, kind: str, object_id: str) -> list[bytes]:
-        """Lines of the changegate note of `kind` on `object_id`: from the notes ref as pushed in
-        this change if the change updates it, else as it is now."""
+    def notes_commit(self, kind: str) -> str | None:
+        """The notes commit records of `kind` are read from (engine.notes.judged_commit)."""
         from engine import notes
 
-        key = (kind, object_id)
-        if key not in self._notes:
-            ref = notes.NOTES_REFS[kind].encode()
-            pushed = [u.new for u in self.updates if u.ref == ref and u.kind != "deletion"]
-            current = [oid for name, oid in self.refs() if name == ref]
-            commits = pushed or current
-            self._notes[key] = notes.read_lines(self.git, commits[0], object_id) if commits else []
-        return self._notes[key]
+        return notes.judged_commit(self.updates, self.refs(), kind)
+
+    def notes(self, kind: str, object_id: str) -> list[bytes]:
+        """Lines of the changegate note of `kind` on `object_id` (see notes_on)."""
+        return self.notes_on(kind, [object_id]).get(object_id, [])
+
+    def notes_on(self, kind: str, object_ids: Sequence[str]) -> dict[str, list[bytes]]:
+        """Lines of the notes of `kind` on each object that has one, from the notes ref as pushed
+        in this change if the change updates it, else as it is now; every fan-out location
+        counts (engine.notes.read). One git process for all objects not read yet."""
+        from engine import notes
+
+        missing = [oid for oid in dict.fromkeys(object_ids) if (kind, oid) not in self._notes]
+        if missing:
+            commit = self.notes_commit(kind)
+            found = notes.read(self.git, commit, missing) if commit else {}
+            for oid in missing:
+                self._notes[(kind, oid)] = found.get(oid, [])
+        return {oid: self._notes[(kind, oid)] for oid in object_ids if self._notes[(kind, oid)]}
 
     def refs(self) -> list[tuple[bytes, str]]:
         """Refs as they are before the change: (name, object id)."""
