@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from engine import notes
 from engine.change import RefUpdate, show
 from engine.facts.gitfacts import Facts
+from engine.identities import Identity, Owners, normalise
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -149,24 +150,21 @@ class Tally:
         return lines
 
 
-def is_author(who: str, authors: Sequence[str]) -> bool:
-    folded = who.casefold()
-    return any(folded == a.casefold() for a in authors if a)
-
-
 def tally(requirement: Requirement, votes: Sequence[Vote], rejected: Sequence[Rejected], *,
-          authors: Sequence[str], eligible: Callable[[str], Eligibility], judged: str) -> Tally:
+          owners: Owners, eligible: Callable[[str], Eligibility], judged: str) -> Tally:
     """Apply the shared rules: self-approval, eligibility, veto, freshness, count.
 
-    `eligible` may raise (e.g. a team GitHub does not let the token read): callers fail closed.
-    `judged` names what an approval must be given on, for the stale explanation.
+    `owners` says whether an approver is one of the change's own people (its pusher, authors,
+    committers; engine.identities). `eligible` may raise (e.g. a team GitHub does not let the
+    token read): callers fail closed. `judged` names what an approval must be given on, for the
+    stale explanation.
     """
     result = Tally(rejected=list(rejected))
     for vote in votes:
         verb = "approved" if vote.decision == APPROVED else "requested changes on"
-        if requirement.exclude_author and is_author(vote.who, authors):
-            result.ignored.append(f"{vote.who} {verb} their own change (an author or the pusher: "
-                                  "exclude_author)")
+        why = owners.match(vote.who) if requirement.exclude_author else None
+        if why is not None:
+            result.ignored.append(f"{vote.who} {verb} their own change ({why}; exclude_author)")
             continue
         verdict = eligible(vote.who)
         if not verdict.ok:
@@ -193,7 +191,9 @@ def approval_statement(*, tree: str, commit: str, ref: str, approver: str, comme
 
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
-    stamp = (when or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # to the millisecond: an approver's later record must sort after their earlier one (a tie is a veto)
+    moment = (when or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    stamp = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     predicate = {"approver": approver, "decision": decision, "ref": ref, "commit": commit,
                  "comment": comment, "time": stamp}
     return Statement((Subject.git_tree(tree),), PREDICATE_TYPE, predicate)
@@ -302,7 +302,7 @@ def signed_votes(facts: Facts, update: RefUpdate, refs: Matcher | None, requirem
             fresh = tree == judged or not requirement.invalidate_on_push
             key = record.approver.casefold()
             standing = latest.get(key)
-            # the latest record stands; at the same second a veto wins (doubt denies, whatever the line order)
+            # the latest record stands; at the same instant a veto wins (doubt denies, whatever the line order)
             if standing is None or record.time > standing[0].time or (
                     record.time == standing[0].time and record.decision == CHANGES_REQUESTED):
                 latest[key] = (record, fresh)
@@ -334,9 +334,10 @@ def signer_eligibility(requirement: Requirement) -> Callable[[str], Eligibility]
     return check
 
 
-def signed_candidates(requirement: Requirement, allowed: AllowedSigners | None, *,
-                      exclude: Sequence[str]) -> list[str]:
-    """Who could still give a signed approval: eligible principals, minus authors and those who did."""
+def signed_candidates(requirement: Requirement, allowed: AllowedSigners | None, *, owners: Owners,
+                      done: Sequence[str]) -> list[str]:
+    """Who could still give a signed approval: eligible principals, minus the change's own people
+    and those who did."""
     names: list[str]
     if requirement.signers or requirement.users:
         names = [*requirement.signers, *requirement.users]
@@ -344,7 +345,8 @@ def signed_candidates(requirement: Requirement, allowed: AllowedSigners | None, 
         names = [p for e in allowed.entries for p in e.principals.split(",")]
     else:
         names = []
-    return [n for n in dict.fromkeys(names) if not is_author(n, exclude)]
+    given = {normalise(d) for d in done}
+    return [n for n in dict.fromkeys(names) if owners.match(n) is None and normalise(n) not in given]
 
 
 # --- GitHub pull requests -------------------------------------------------------------------
@@ -457,13 +459,18 @@ def github_votes(found: PullFacts, requirement: Requirement) -> list[Vote]:
     return votes
 
 
-def github_authors(found: PullFacts) -> list[str]:
-    """The PR author and every GitHub account a commit of it maps to (author or committer)."""
+def github_owned(found: PullFacts) -> list[Identity]:
+    """Whose pull request it is: its author, and every GitHub account and address its commits'
+    authors and committers map to (web-flow, GitHub's own committer, is nobody's)."""
     assert found.pull is not None
-    names = [found.pull.author or ""]
+    owned = [Identity("user", found.pull.author or "", "the pull request's author")]
     for commit in found.commits:
-        names += [commit.author_login or "", commit.committer_login or ""]
-    return [n for n in dict.fromkeys(names) if n and n != "web-flow"]  # web-flow: GitHub's own committer
+        where = f"of commit {commit.sha[:10]}"
+        owned += [Identity("user", commit.author_login or "", f"the author's login {where}"),
+                  Identity("user", commit.committer_login or "", f"the committer's login {where}"),
+                  Identity("email", commit.author_email or "", f"the author e-mail {where}"),
+                  Identity("email", commit.committer_email or "", f"the committer e-mail {where}")]
+    return [i for i in owned if not (i.kind == "user" and i.value == "web-flow")]
 
 
 def github_eligibility(found: PullFacts, requirement: Requirement) -> Callable[[str], Eligibility]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from engine.attest import AllowedSigners
     from engine.change import Stage
+    from engine.identities import Identities
     from engine.policy.source import PolicySource
 
 
@@ -46,6 +47,7 @@ class Facts:
         self._known = known_refs
         self._known_commits = list(known_commits) if known_commits is not None else None
         self._signers: AllowedSigners | None = None
+        self._identities: Identities | None = None
         self._notes: dict[tuple[str, str], list[bytes]] = {}
         self._trees: dict[str, str] = {}
         self._ranges: dict[tuple[str, ...], list[str]] = {}
@@ -100,6 +102,37 @@ class Facts:
             except AllowedSignersError as exc:
                 raise TrustError(str(exc)) from None
         return self._signers
+
+    def identities(self) -> Identities | None:
+        """Who is who (trust.identities): the administrator's mapping of people to their server user
+        names, commit addresses and signing principals; never from the change. None when the
+        policy names no such file; TrustError when it names one that is missing or invalid."""
+        if self._identities is None:
+            path = (self.policy.get("trust") or {}).get("identities")
+            if not path:
+                return None
+            from engine.identities import IdentitiesError, load
+
+            where = f"{self.source.ref}:{path}" if self.source and self.source.ref else path
+            data = self.trusted_file(path)
+            if data is None:
+                raise TrustError(f"the identities file {where} does not exist")
+            try:
+                self._identities = load(data, where, self._cache_dir())
+            except IdentitiesError as exc:
+                more = f" (and {len(exc.problems) - 1} more problem(s))" if len(exc.problems) > 1 else ""
+                raise TrustError(f"{exc.problems[0]}{more}") from None
+        return self._identities
+
+    def _cache_dir(self) -> str | None:
+        """The server's cache directory (administrator-owned), when it exists: the hook creates it
+        for compiled policies; a clone has none, and a local check leaves no files behind."""
+        import os
+
+        from engine.prereceive import CACHE
+
+        path = os.path.join(self.git.git_dir, CACHE)
+        return path if os.path.isdir(path) else None
 
     def notes_commit(self, kind: str) -> str | None:
         """The notes commit records of `kind` are read from (engine.notes.judged_commit)."""

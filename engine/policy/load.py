@@ -118,10 +118,11 @@ def describe(path: Sequence[str | int], data: Any) -> str:
     return out or "the policy"
 
 
-def schema_problems(root: Any, data: Any, source: str) -> list[Problem]:
+def schema_problems(root: Any, data: Any, source: str, schema: dict[str, Any] | None = None) -> list[Problem]:
+    """Problems of `data` against the policy schema (or `schema`), located in the file."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(load_schema())
+    validator = jsonschema.Draft202012Validator(schema or load_schema())
     problems = []
     for error in validator.iter_errors(data):
         problems.extend(_explain(error, root, data, source))
