@@ -160,6 +160,7 @@ def tally(requirement: Requirement, votes: Sequence[Vote], rejected: Sequence[Re
     stale explanation.
     """
     result = Tally(rejected=list(rejected))
+    counted: dict[str, Vote] = {}  # person -> the approval counted for them
     for vote in votes:
         verb = "approved" if vote.decision == APPROVED else "requested changes on"
         why = owners.match(vote.who) if requirement.exclude_author else None
@@ -177,6 +178,12 @@ def tally(requirement: Requirement, votes: Sequence[Vote], rejected: Sequence[Re
             result.ignored.append(f"{vote.who}'s approval is stale: given on {vote.on}, but {judged} "
                                   "is judged now (invalidate_on_push)")
         else:
+            person, how = owners.person_of(vote.who)
+            first = counted.setdefault(person, vote)
+            if first is not vote:  # one person, several principals: one approval
+                result.ignored.append(f"{vote.who}'s approval is not counted again: {how} as "
+                                      f"{first.who}, who already approved")
+                continue
             result.valid.append(vote)
     result.needed = max(0, requirement.count - len(result.valid))
     return result

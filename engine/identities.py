@@ -199,6 +199,14 @@ class Owners:
         mapped = bool(pusher and identities and identities.lookup(pusher, "users"))
         self._fallback = normalise(pusher) if pusher and not mapped else None
 
+    def person_of(self, who: str) -> tuple[str, str]:
+        """Who `who` is, for counting each person's approval once: (key, how we know it is the same)."""
+        people = self.identities.lookup(who) if self.identities is not None else []
+        if people:
+            assert self.identities is not None
+            return f"person:{people[0].id}", f"{self.identities.source} maps it to the same person, {people[0].id},"
+        return f"identity:{normalise(who)}", "it is the same identity (ignoring case and Unicode form)"
+
     def match(self, who: str) -> str | None:
         """Why `who` (a principal, or a login) is one of the change's own people; None if not."""
         if self.identities is not None:

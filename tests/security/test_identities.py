@@ -54,7 +54,7 @@ class Site:
 
     def __init__(self, root: Path, keys: dict[str, KeyPair], *, policy: str = POLICY,
                  identities: str | None = IDENTITIES, policy_ref: str | None = None) -> None:
-        self.root, self.keys = root, keys
+        self.root, self.keys, self.clones = root, keys, 0
         signers = "".join(f'{n}@example.com namespaces="changegate-approval" {keys[n].public_line}\n' for n in keys)
         trusted = {"allowed_signers": signers, "identities.yml": identities, "policy.yml": policy}
         if policy_ref is None:
@@ -86,7 +86,8 @@ class Site:
         return self.dev.head()
 
     def approve(self, person: str, commit: str, *, principal: str | None = None) -> None:
-        clone = Clone(self.root, self.server, f"{person}-{commit[:6]}")
+        self.clones += 1
+        clone = Clone(self.root, self.server, f"{person}-{self.clones}")
         clone.git("fetch", "-q", "origin", f"+{NOTES}:{NOTES}", check=False)
         signed = policy_cli("approve", commit, "--key", str(self.keys[person].path), "--ref", "refs/heads/main",
                             "--as", principal or f"{person}@example.com", cwd=clone.path)
@@ -259,3 +260,28 @@ def test_validate_checks_the_identities_file_beside_the_policy(tmp_path: Path) -
     (tmp_path / "identities.yml").write_text("version: 1\npeople: {}\n" + "#" * (1 << 20))
     too_big = policy_cli("validate", str(path))
     assert too_big.returncode == 2 and "larger than 1048576 bytes" in too_big.stderr
+
+
+@pytest.mark.parametrize("second", ["robert@example.com", "ｂｏｂ@example.com"], ids=["mapped", "unicode-form"])
+def test_one_person_signing_under_two_principals_counts_once(tmp_path: Path, keys: dict[str, KeyPair],
+                                                             second: str) -> None:
+    policy = POLICY.replace("count: 1, from: {signers: [alice@example.com, bob@example.com]}",
+                            'count: 2, from: {signers: ["*@example.com"]}')
+    if second.isascii():  # the mapping says robert@ is bob
+        identities: str | None = IDENTITIES.replace("principals: [bob@example.com]",
+                                                    "principals: [bob@example.com, robert@example.com]")
+    else:  # no mapping needed: the same principal in another Unicode form
+        policy, identities = policy.replace(", identities: identities.yml", ""), None
+    site = Site(tmp_path, keys, policy=policy, identities=identities)
+    (tmp_path / "allowed_signers").write_text(
+        f'alice@example.com namespaces="changegate-approval" {keys["alice"].public_line}\n'
+        f'bob@example.com,{second} namespaces="changegate-approval" {keys["bob"].public_line}\n')
+    commit = site.change()
+    site.approve("bob", commit)
+    site.approve("bob", commit, principal=second)
+    pushed = site.push_main(server_env("gitlab", "ann"))
+    assert pushed.code != 0, pushed.remote
+    assert "1 valid approval(s) of 2" in pushed.remote
+    assert "approval is not counted again" in pushed.remote and "who already approved" in pushed.remote
+    site.approve("alice", commit)
+    assert site.push_main(server_env("gitlab", "ann")).code == 0
