@@ -13,7 +13,7 @@ from __future__ import annotations
 from engine.decision import Decision, Outcome
 from engine.facts.gitfacts import Facts
 from engine.git import GitError
-from engine.notes import PREFIX as NOTES_PREFIX
+from engine.notes import only_grows
 from engine.rules import build_rules
 
 TYPE_CHECKING = False
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def evaluate(compiled: dict[str, Any], facts: Facts) -> Decision:
     outcomes, crashed = [], []
     rules = build_rules(compiled)
-    if any(u.ref.startswith(NOTES_PREFIX) for u in facts.updates):
+    if any(only_grows(u.ref) for u in facts.updates):
         from engine.rules.records import RecordsOnlyGrow
 
         rules.insert(0, RecordsOnlyGrow.builtin())

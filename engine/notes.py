@@ -32,6 +32,12 @@ NOTES_REFS = {"evidence": "refs/notes/changegate/evidence", "approvals": "refs/n
 PREFIX = b"refs/notes/changegate/"  # every ref below it only grows, whatever the policy says
 
 
+def only_grows(ref: bytes) -> bool:
+    """Whether `ref` is one of changegate's records refs. Compared case-insensitively: on a server
+    whose file system folds case, refs/notes/Changegate/approvals is the same file."""
+    return ref.lower().startswith(PREFIX)
+
+
 def fanout_paths(object_id: str) -> list[str]:
     """Where git may store the note for `object_id`: flat, or under 2-hex-digit directories."""
     return [object_id] + ["/".join([*(object_id[i:i + 2] for i in range(0, 2 * depth, 2)), object_id[2 * depth:]])

@@ -41,7 +41,7 @@ class RecordsOnlyGrow(Rule):
                     "except_actors": [], "enforcement": "enforce", "message": "", "params": {}})
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
-        judged = [u for u in updates if u.ref.startswith(notes.PREFIX)]
+        judged = [u for u in updates if notes.only_grows(u.ref)]
         if not judged:
             return self.outcome("skip", "no changegate notes ref is updated")
         seen: list[str] = []

@@ -259,3 +259,15 @@ def test_creating_a_notes_ref_and_appending_records_is_accepted(tmp_path: Path, 
     assert outcome["status"] == "pass" and outcome["seen"][0].startswith(f"{APPROVALS}: created at")
     # deleting what was just created is a deletion like any other
     assert author.push(f":{APPROVALS}").code != 0
+
+
+def test_a_case_variant_of_the_records_refs_is_guarded_too(tmp_path: Path, keys: dict[str, KeyPair]) -> None:
+    """On a server whose file system folds case, refs/notes/CHANGEGATE/approvals is the same file as
+    refs/notes/changegate/approvals: such a name is judged as a records ref (doubt denies)."""
+    records = Records(tmp_path, APPROVALS, keys)
+    variant = "refs/notes/CHANGEGATE/approvals"
+    assert records.attacker.push(f"{records.records}:{variant}").code == 0  # creating one is fine
+    deleted = records.attacker.push(f":{variant}")
+    assert deleted.code != 0 and "[DENY] changegate-records" in deleted.remote, deleted.out
+    rewound = records.attacker.push(f"+{records.records}^:{variant}")
+    assert rewound.code != 0 and "is not a fast-forward" in rewound.remote, rewound.out
