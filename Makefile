@@ -1,5 +1,5 @@
 # The README's commands. Everything installs into .venv; nothing global but the
-# Debian packages of real servers the tests start (Prometheus).
+# Debian packages of real servers the tests start (Prometheus, Gitolite).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,8 +15,9 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 demo: $(BIN)/.installed  ## the local demo: a protected bare repository and real pushes
 	$(BIN)/policy demo
 
-test: $(BIN)/.installed  ## the test suite (real git, real servers: Prometheus via apt, MLflow in its own venv)
+test: $(BIN)/.installed  ## the test suite (real git, real servers: Prometheus and Gitolite via apt, MLflow in its own venv)
 	scripts/ensure-prometheus
+	scripts/ensure-gitolite
 	PYTHON=$(PYTHON) scripts/ensure-mlflow >/dev/null
 	$(BIN)/pytest -q
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from engine import notes
 from engine.change import RefUpdate, show
 from engine.facts.gitfacts import Facts
+from engine.identities import Identity, Owners, normalise
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -149,24 +150,22 @@ class Tally:
         return lines
 
 
-def is_author(who: str, authors: Sequence[str]) -> bool:
-    folded = who.casefold()
-    return any(folded == a.casefold() for a in authors if a)
-
-
 def tally(requirement: Requirement, votes: Sequence[Vote], rejected: Sequence[Rejected], *,
-          authors: Sequence[str], eligible: Callable[[str], Eligibility], judged: str) -> Tally:
+          owners: Owners, eligible: Callable[[str], Eligibility], judged: str) -> Tally:
     """Apply the shared rules: self-approval, eligibility, veto, freshness, count.
 
-    `eligible` may raise (e.g. a team GitHub does not let the token read): callers fail closed.
-    `judged` names what an approval must be given on, for the stale explanation.
+    `owners` says whether an approver is one of the change's own people (its pusher, authors,
+    committers; engine.identities). `eligible` may raise (e.g. a team GitHub does not let the
+    token read): callers fail closed. `judged` names what an approval must be given on, for the
+    stale explanation.
     """
     result = Tally(rejected=list(rejected))
+    counted: dict[str, Vote] = {}  # person -> the approval counted for them
     for vote in votes:
         verb = "approved" if vote.decision == APPROVED else "requested changes on"
-        if requirement.exclude_author and is_author(vote.who, authors):
-            result.ignored.append(f"{vote.who} {verb} their own change (an author or the pusher: "
-                                  "exclude_author)")
+        why = owners.match(vote.who) if requirement.exclude_author else None
+        if why is not None:
+            result.ignored.append(f"{vote.who} {verb} their own change ({why}; exclude_author)")
             continue
         verdict = eligible(vote.who)
         if not verdict.ok:
@@ -179,6 +178,12 @@ def tally(requirement: Requirement, votes: Sequence[Vote], rejected: Sequence[Re
             result.ignored.append(f"{vote.who}'s approval is stale: given on {vote.on}, but {judged} "
                                   "is judged now (invalidate_on_push)")
         else:
+            person, how = owners.person_of(vote.who)
+            first = counted.setdefault(person, vote)
+            if first is not vote:  # one person, several principals: one approval
+                result.ignored.append(f"{vote.who}'s approval is not counted again: {how} as "
+                                      f"{first.who}, who already approved")
+                continue
             result.valid.append(vote)
     result.needed = max(0, requirement.count - len(result.valid))
     return result
@@ -193,7 +198,9 @@ def approval_statement(*, tree: str, commit: str, ref: str, approver: str, comme
 
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
-    stamp = (when or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # to the millisecond: an approver's later record must sort after their earlier one (a tie is a veto)
+    moment = (when or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    stamp = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     predicate = {"approver": approver, "decision": decision, "ref": ref, "commit": commit,
                  "comment": comment, "time": stamp}
     return Statement((Subject.git_tree(tree),), PREDICATE_TYPE, predicate)
@@ -276,25 +283,6 @@ class RecordRejected(Exception):
         self.message = message
 
 
-def note_lines(facts: Facts, trees: Sequence[str]) -> dict[str, list[bytes]]:
-    """Lines of the approvals note on each tree, in one git process.
-
-    The notes commit is the one this push brings for refs/notes/changegate/approvals,
-    if any, else the ref's current value (as Facts.notes reads it).
-    """
-    ref = notes.NOTES_REFS["approvals"].encode()
-    pushed = [u.new for u in facts.updates if u.ref == ref and u.kind != "deletion"]
-    commits = pushed or [oid for name, oid in facts.refs() if name == ref]
-    if not commits or not trees:
-        return {}
-    specs = [(tree, f"{commits[0]}:{path}") for tree in trees for path in notes.fanout_paths(tree)]
-    found: dict[str, list[bytes]] = {}
-    for (tree, _), blob in zip(specs, facts.git.blobs([s for _, s in specs]), strict=True):
-        if blob is not None and tree not in found:
-            found[tree] = [line.strip() for line in blob[1].splitlines() if line.strip()]
-    return found
-
-
 def signed_votes(facts: Facts, update: RefUpdate, refs: Matcher | None, requirement: Requirement,
                  allowed: AllowedSigners) -> tuple[list[Vote], list[Rejected]]:
     """Each approver's latest valid record for this ref among the trees the update brings."""
@@ -306,7 +294,7 @@ def signed_votes(facts: Facts, update: RefUpdate, refs: Matcher | None, requirem
     now = dt.datetime.fromtimestamp(facts.now, dt.UTC)
     latest: dict[str, tuple[Record, bool]] = {}
     rejected: list[Rejected] = []
-    for tree, lines in note_lines(facts, trees).items():
+    for tree, lines in facts.notes_on("approvals", trees).items():
         for line in lines:
             try:
                 record = verify_record(line, allowed, tree=tree, now=now)
@@ -320,7 +308,10 @@ def signed_votes(facts: Facts, update: RefUpdate, refs: Matcher | None, requirem
                 continue
             fresh = tree == judged or not requirement.invalidate_on_push
             key = record.approver.casefold()
-            if key not in latest or record.time >= latest[key][0].time:
+            standing = latest.get(key)
+            # the latest record stands; at the same instant a veto wins (doubt denies, whatever the line order)
+            if standing is None or record.time > standing[0].time or (
+                    record.time == standing[0].time and record.decision == CHANGES_REQUESTED):
                 latest[key] = (record, fresh)
     votes = []
     for record, fresh in latest.values():
@@ -350,9 +341,10 @@ def signer_eligibility(requirement: Requirement) -> Callable[[str], Eligibility]
     return check
 
 
-def signed_candidates(requirement: Requirement, allowed: AllowedSigners | None, *,
-                      exclude: Sequence[str]) -> list[str]:
-    """Who could still give a signed approval: eligible principals, minus authors and those who did."""
+def signed_candidates(requirement: Requirement, allowed: AllowedSigners | None, *, owners: Owners,
+                      done: Sequence[str]) -> list[str]:
+    """Who could still give a signed approval: eligible principals, minus the change's own people
+    and those who did."""
     names: list[str]
     if requirement.signers or requirement.users:
         names = [*requirement.signers, *requirement.users]
@@ -360,7 +352,8 @@ def signed_candidates(requirement: Requirement, allowed: AllowedSigners | None, 
         names = [p for e in allowed.entries for p in e.principals.split(",")]
     else:
         names = []
-    return [n for n in dict.fromkeys(names) if not is_author(n, exclude)]
+    given = {normalise(d) for d in done}
+    return [n for n in dict.fromkeys(names) if owners.match(n) is None and normalise(n) not in given]
 
 
 # --- GitHub pull requests -------------------------------------------------------------------
@@ -473,13 +466,18 @@ def github_votes(found: PullFacts, requirement: Requirement) -> list[Vote]:
     return votes
 
 
-def github_authors(found: PullFacts) -> list[str]:
-    """The PR author and every GitHub account a commit of it maps to (author or committer)."""
+def github_owned(found: PullFacts) -> list[Identity]:
+    """Whose pull request it is: its author, and every GitHub account and address its commits'
+    authors and committers map to (web-flow, GitHub's own committer, is nobody's)."""
     assert found.pull is not None
-    names = [found.pull.author or ""]
+    owned = [Identity("user", found.pull.author or "", "the pull request's author")]
     for commit in found.commits:
-        names += [commit.author_login or "", commit.committer_login or ""]
-    return [n for n in dict.fromkeys(names) if n and n != "web-flow"]  # web-flow: GitHub's own committer
+        where = f"of commit {commit.sha[:10]}"
+        owned += [Identity("user", commit.author_login or "", f"the author's login {where}"),
+                  Identity("user", commit.committer_login or "", f"the committer's login {where}"),
+                  Identity("email", commit.author_email or "", f"the author e-mail {where}"),
+                  Identity("email", commit.committer_email or "", f"the committer e-mail {where}")]
+    return [i for i in owned if not (i.kind == "user" and i.value == "web-flow")]
 
 
 def github_eligibility(found: PullFacts, requirement: Requirement) -> Callable[[str], Eligibility]:

@@ -74,6 +74,8 @@ class Commit(NamedTuple):
     author_name: str
     author_email: str
     paths: tuple[ChangedPath, ...]
+    committer_name: str = ""  # who made the commit object (exclude_author maps both to people)
+    committer_email: str = ""
 
 
 class Actor(NamedTuple):

@@ -9,6 +9,7 @@ import click
 
 from engine import __version__
 from engine.change import STAGES
+from engine.servers import KINDS as SERVER_KINDS
 
 
 def _exit(code: int) -> None:
@@ -114,11 +115,15 @@ def hook() -> None:
               help="Administrator-owned policy file on the server.")
 @click.option("--policy-ref", help="Judge by the file at PATH in REF's current value, as REF:PATH.")
 @click.option("--force", is_flag=True, help="Replace a pre-receive hook changegate did not write (kept as a backup).")
-def hook_install(repo: str, policy_file: str | None, policy_ref: str | None, force: bool) -> None:
+@click.option("--server", type=click.Choice(SERVER_KINDS),
+              help="The git server that runs the hook; only its pusher variable is then read "
+                   "(default: detected from each server's own variables; several at once reject the push).")
+def hook_install(repo: str, policy_file: str | None, policy_ref: str | None, force: bool,
+                 server: str | None) -> None:
     """Install the pre-receive hook into REPO."""
     from engine.commands.hook import install
 
-    _exit(install(repo=repo, policy_file=policy_file, policy_ref=policy_ref, force=force))
+    _exit(install(repo=repo, policy_file=policy_file, policy_ref=policy_ref, force=force, server=server))
 
 
 @cli.command()

@@ -1,5 +1,9 @@
 """Judge a change: build the rules of a compiled policy and combine their outcomes.
 
+A change that updates one of changegate's own notes refs is also judged by the built-in
+rule `changegate-records` (engine/rules/records.py), whatever the policy says: the
+records a policy relies on must not be removable by the changes it judges.
+
 An exception inside one rule becomes that rule's `error` outcome (which denies
 when the rule is enforced) instead of aborting the others: fail closed, explained.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 from engine.decision import Decision, Outcome
 from engine.facts.gitfacts import Facts
 from engine.git import GitError
+from engine.notes import only_grows
 from engine.rules import build_rules
 
 TYPE_CHECKING = False
@@ -19,6 +24,10 @@ if TYPE_CHECKING:
 def evaluate(compiled: dict[str, Any], facts: Facts) -> Decision:
     outcomes, crashed = [], []
     rules = build_rules(compiled)
+    if any(only_grows(u.ref) for u in facts.updates):
+        from engine.rules.records import RecordsOnlyGrow
+
+        rules.insert(0, RecordsOnlyGrow.builtin())
     if any(rule.needs_paths and facts.stage in rule.stages for rule in rules):
         try:
             facts.prefetch()

@@ -371,13 +371,14 @@ def gather(facts: Facts, tree: str, *, everywhere: bool = False) -> list[tuple[s
     lines = facts.notes(NOTES_KIND, tree)
     found += [(_note_source(tree, n, len(lines)), line) for n, line in enumerate(lines, start=1)]
     if everywhere:
-        commit = notes_commit(facts)
+        commit = facts.notes_commit(NOTES_KIND)
         if commit is not None:
-            others = [t for t in annotated(facts.git, commit) if t != tree]
-            from engine.notes import read_lines
+            from engine.notes import annotated, read
 
-            for other in others[:MAX_CANDIDATES]:
-                lines = read_lines(facts.git, commit, other)
+            others = [t for t in annotated(facts.git, commit) if t != tree][:MAX_CANDIDATES]
+            noted = read(facts.git, commit, others)
+            for other in others:
+                lines = noted.get(other, [])
                 found += [(_note_source(other, n, len(lines)), line) for n, line in enumerate(lines, start=1)]
     for path in facts.inputs.evidence_files:
         found += file_candidates(path)
@@ -400,29 +401,6 @@ def file_candidates(path: str) -> list[tuple[str, bytes | Rejected]]:
 
 def _note_source(tree: str, number: int, count: int) -> str:
     return f"note on tree {_short(tree)}" + (f" (line {number})" if count > 1 else "")
-
-
-def notes_commit(facts: Facts) -> str | None:
-    """The evidence notes commit a judge reads: as pushed in this change, else as it is now
-    (the same choice Facts.notes makes)."""
-    from engine.notes import NOTES_REFS
-
-    ref = NOTES_REFS[NOTES_KIND].encode()
-    pushed = [u.new for u in facts.updates if u.ref == ref and u.kind != "deletion"]
-    current = [oid for name, oid in facts.refs() if name == ref]
-    commits = pushed or current
-    return commits[0] if commits else None
-
-
-def annotated(git: Git, notes_commit: str) -> list[str]:
-    """Object ids that have a note in a notes commit (fan-out directories undone)."""
-    out = git.run("ls-tree", "-r", "-z", "--name-only", notes_commit)
-    ids = []
-    for raw in out.split(b"\0"):
-        name = raw.decode("ascii", "replace").replace("/", "")
-        if len(name) in (40, 64) and _is_hex(name, len(name)):
-            ids.append(name)
-    return ids
 
 
 _LISTINGS: dict[tuple[str, str], dict[str, str] | None] = {}

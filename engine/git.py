@@ -33,9 +33,9 @@ _SCRUB = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMO
 # Objects as stored: no replacement refs, no grafts (a graft file that cannot exist).
 _AS_STORED = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": "/dev/null/no-grafts",
               "GIT_TERMINAL_PROMPT": "0"}
-# One header per commit from diff-tree: oid, tree, parents, author name, author email.
-_FORMAT = "--format=%H%x00%T%x00%P%x00%an%x00%ae"
-_HEADER_FIELDS = 5
+# One header per commit from diff-tree: oid, tree, parents, author name and email, committer name and email.
+_FORMAT = "--format=%H%x00%T%x00%P%x00%an%x00%ae%x00%cn%x00%ce"
+_HEADER_FIELDS = 7
 _DIFF_TREE = ("diff-tree", "--stdin", "-r", "-z", "--root", "--always", "--no-renames", "--no-abbrev",
               "--diff-merges=first-parent", _FORMAT)
 PARALLEL_MIN = 1000  # commits per diff-tree process below which one process is faster
@@ -250,7 +250,7 @@ def _lines(oids: Sequence[str]) -> bytes:
 def parse_diff_tree(out: bytes) -> list[Commit]:
     """Parse `diff-tree --stdin -z --always --format=...` (or `log -z --raw`) output.
 
-    Per commit: five NUL-terminated header fields, then raw entries, each
+    Per commit: seven NUL-terminated header fields, then raw entries, each
     `:<modes> <oids> <status>` NUL `<path>` NUL (the first entry preceded by a
     newline). Header fields start with a hex id, entries with ':', so the two
     cannot be confused whatever bytes a path holds. With --no-renames the status
@@ -261,7 +261,7 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
     new_path, new_commit = ChangedPath._make, Commit._make
     i, end = 0, len(tokens)
     while i + _HEADER_FIELDS <= end and tokens[i]:
-        oid, tree, parents, name, email = tokens[i:i + _HEADER_FIELDS]
+        oid, tree, parents, name, email, committer_name, committer_email = tokens[i:i + _HEADER_FIELDS]
         i += _HEADER_FIELDS
         paths = []
         while i + 1 < end:
@@ -273,6 +273,7 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
         commits.append(new_commit((
             oid.decode(), tree.decode(), tuple(parents.decode().split()),
             name.decode("utf-8", "replace"), email.decode("utf-8", "replace"), tuple(paths),
+            committer_name.decode("utf-8", "replace"), committer_email.decode("utf-8", "replace"),
         )))
     return commits
 

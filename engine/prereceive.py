@@ -41,11 +41,16 @@ def _run(git_dir: str) -> int:
     from engine.policy.cache import compiled
     from engine.policy.source import resolve
     from engine.report.text import render
-    from engine.servers import detect_actor
+    from engine.servers import ServerError, detect_actor
 
     config = _config(git_dir)
     updates = parse_update_lines(sys.stdin.buffer.read())
-    actor = detect_actor(os.environ)
+    try:
+        actor = detect_actor(os.environ, pinned=config.get("server"))
+    except ServerError as exc:  # doubt denies: recorded, then announced
+        _audit_error(git_dir, "unknown-pusher", str(exc), None, EXIT_INVALID)
+        _say(f"changegate: push rejected: {exc}\n")
+        return EXIT_INVALID
     git = Git(git_dir)
     try:
         source = resolve(git, file=config.get("policy_file"), ref_spec=config.get("policy_ref"))

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.helpers.repos import Clone, Server, git
+from tests.helpers.servers import server_env
 
 POLICY = """
 version: 1
@@ -71,7 +72,7 @@ def test_policy_broken_on_the_server_rejects_with_its_location(tmp_path: Path) -
 def test_every_decision_is_recorded_with_actor_server_and_policy_digest(tmp_path: Path) -> None:
     server, clone = setup(tmp_path)
     clone.commit("key", "k.pem")
-    clone.push("HEAD:refs/heads/main", env={"GL_USERNAME": "mallory", "GL_ID": "user-7"})
+    clone.push("HEAD:refs/heads/main", env=server_env("gitlab", "mallory"))
     records = [json.loads(line) for line in server.audit_log.read_text().splitlines()]
     assert [r["allowed"] for r in records] == [True, False]
     last = records[-1]

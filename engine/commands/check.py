@@ -20,7 +20,7 @@ from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
 from engine.policy.patterns import Matcher, PatternError, compile_patterns
 from engine.policy.source import resolve
-from engine.servers import detect_actor
+from engine.servers import ServerError, detect_actor
 
 if TYPE_CHECKING:
     from engine.change import Stage
@@ -43,7 +43,10 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
         updates = parse_update_lines(sys.stdin.buffer.read())
     else:
         updates = (_update(git, ref, old, new),)
-    who = Actor(actor, "cli", "--actor") if actor else detect_actor(os.environ)
+    try:
+        who = Actor(actor, "cli", "--actor") if actor else detect_actor(os.environ)
+    except ServerError as exc:
+        raise click.UsageError(f"{exc}; or name the pusher with --actor") from None
     server_refs, label = server_view(git, updates, known_refs)
     inputs = Inputs(now=time.time() if now is None else now, evidence_files=tuple(evidence),
                     artifacts=tuple(artifacts), github_pr=github_pr)

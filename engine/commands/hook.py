@@ -25,7 +25,8 @@ from engine.resources import resource
 MARKER = b"changegate-managed-hook"
 
 
-def install(*, repo: str, policy_file: str | None, policy_ref: str | None, force: bool) -> int:
+def install(*, repo: str, policy_file: str | None, policy_ref: str | None, force: bool,
+            server: str | None = None) -> int:
     if not policy_file and not policy_ref:
         raise click.UsageError("give --policy FILE, --policy-ref REF:PATH, or both (the file is the fallback)")
     git = Git.discover(repo)
@@ -61,11 +62,13 @@ def install(*, repo: str, policy_file: str | None, policy_ref: str | None, force
             os.replace(target, target + ".before-changegate")
     os.makedirs(os.path.join(git.git_dir, "changegate"), exist_ok=True)
     _write(os.path.join(git.git_dir, CONFIG),
-           json.dumps({"policy_file": policy_file, "policy_ref": policy_ref}, indent=2) + "\n", 0o644)
+           json.dumps({"policy_file": policy_file, "policy_ref": policy_ref, "server": server}, indent=2) + "\n",
+           0o644)
     os.makedirs(hooks_dir, exist_ok=True)
     _write(target, hook_script(), 0o755)
     source = " then ".join(filter(None, [policy_ref, policy_file]))
-    click.echo(f"installed {target} (policy: {source})")
+    pusher = f"; pusher from {server}" if server else ""
+    click.echo(f"installed {target} (policy: {source}{pusher})")
     return EXIT_ALLOWED
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from engine.attest import AllowedSigners
     from engine.change import Stage
+    from engine.identities import Identities
     from engine.policy.source import PolicySource
 
 
@@ -55,6 +56,7 @@ class Facts:
         self._server = list(server_refs) if server_refs is not None else None
         self._server_label = server_label
         self._signers: AllowedSigners | None = None
+        self._identities: Identities | None = None
         self._notes: dict[tuple[str, str], list[bytes]] = {}
         self._trees: dict[str, str] = {}
         self._ranges: dict[tuple[str, ...], list[str]] = {}
@@ -112,19 +114,60 @@ class Facts:
                 raise TrustError(str(exc)) from None
         return self._signers
 
-    def notes(self, kind: str, object_id: str) -> list[bytes]:
-        """Lines of the changegate note of `kind` on `object_id`: from the notes ref as pushed in
-        this change if the change updates it, else as it is now."""
+    def identities(self) -> Identities | None:
+        """Who is who (trust.identities): the administrator's mapping of people to their server user
+        names, commit addresses and signing principals; never from the change. None when the
+        policy names no such file; TrustError when it names one that is missing or invalid."""
+        if self._identities is None:
+            path = (self.policy.get("trust") or {}).get("identities")
+            if not path:
+                return None
+            from engine.identities import IdentitiesError, load
+
+            where = f"{self.source.ref}:{path}" if self.source and self.source.ref else path
+            data = self.trusted_file(path)
+            if data is None:
+                raise TrustError(f"the identities file {where} does not exist")
+            try:
+                self._identities = load(data, where, self._cache_dir())
+            except IdentitiesError as exc:
+                more = f" (and {len(exc.problems) - 1} more problem(s))" if len(exc.problems) > 1 else ""
+                raise TrustError(f"{exc.problems[0]}{more}") from None
+        return self._identities
+
+    def _cache_dir(self) -> str | None:
+        """The server's cache directory (administrator-owned), when it exists: the hook creates it
+        for compiled policies; a clone has none, and a local check leaves no files behind."""
+        import os
+
+        from engine.prereceive import CACHE
+
+        path = os.path.join(self.git.git_dir, CACHE)
+        return path if os.path.isdir(path) else None
+
+    def notes_commit(self, kind: str) -> str | None:
+        """The notes commit records of `kind` are read from (engine.notes.judged_commit)."""
         from engine import notes
 
-        key = (kind, object_id)
-        if key not in self._notes:
-            ref = notes.NOTES_REFS[kind].encode()
-            pushed = [u.new for u in self.updates if u.ref == ref and u.kind != "deletion"]
-            current = [oid for name, oid in self.refs() if name == ref]
-            commits = pushed or current
-            self._notes[key] = notes.read_lines(self.git, commits[0], object_id) if commits else []
-        return self._notes[key]
+        return notes.judged_commit(self.updates, self.refs(), kind)
+
+    def notes(self, kind: str, object_id: str) -> list[bytes]:
+        """Lines of the changegate note of `kind` on `object_id` (see notes_on)."""
+        return self.notes_on(kind, [object_id]).get(object_id, [])
+
+    def notes_on(self, kind: str, object_ids: Sequence[str]) -> dict[str, list[bytes]]:
+        """Lines of the notes of `kind` on each object that has one, from the notes ref as pushed
+        in this change if the change updates it, else as it is now; every fan-out location
+        counts (engine.notes.read). One git process for all objects not read yet."""
+        from engine import notes
+
+        missing = [oid for oid in dict.fromkeys(object_ids) if (kind, oid) not in self._notes]
+        if missing:
+            commit = self.notes_commit(kind)
+            found = notes.read(self.git, commit, missing) if commit else {}
+            for oid in missing:
+                self._notes[(kind, oid)] = found.get(oid, [])
+        return {oid: self._notes[(kind, oid)] for oid in object_ids if self._notes[(kind, oid)]}
 
     def refs(self) -> list[tuple[bytes, str]]:
         """Refs as they are before the change: (name, object id)."""

@@ -20,6 +20,7 @@ DEFAULT_STAGES = ["push", "merge"]
 # gives all pre-receive hooks 5 s together), so they default to, and must stay at, merge/deploy.
 LIVE_REQUIREMENTS = ("threshold", "alerts", "benchmark")
 LIVE_STAGES = ["merge", "deploy"]
+RESERVED_ID_PREFIX = "changegate-"  # built-in rules (engine/rules/records.py) report under such ids
 
 
 def rule_kind(rule: dict[str, Any]) -> str:
@@ -117,10 +118,11 @@ def describe(path: Sequence[str | int], data: Any) -> str:
     return out or "the policy"
 
 
-def schema_problems(root: Any, data: Any, source: str) -> list[Problem]:
+def schema_problems(root: Any, data: Any, source: str, schema: dict[str, Any] | None = None) -> list[Problem]:
+    """Problems of `data` against the policy schema (or `schema`), located in the file."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(load_schema())
+    validator = jsonschema.Draft202012Validator(schema or load_schema())
     problems = []
     for error in validator.iter_errors(data):
         problems.extend(_explain(error, root, data, source))
@@ -173,6 +175,10 @@ def semantic_problems(root: Any, data: dict[str, Any], source: str) -> list[Prob
     for index, rule in enumerate(data.get("rules", [])):
         problems += _requirement_problems(root, rule, index, source, sources=sources, has_trust=trust is not None)
         rid = rule.get("id")
+        if isinstance(rid, str) and rid.startswith(RESERVED_ID_PREFIX):
+            problems.append(Problem(source, *position(root, ["rules", index, "id"]),
+                                    f"rule id {rid!r} is reserved: ids starting with {RESERVED_ID_PREFIX!r} "
+                                    "name changegate's built-in checks (e.g. changegate-records)"))
         if rid in seen:
             problems.append(Problem(source, *position(root, ["rules", index, "id"]),
                                     f"duplicate rule id {rid!r} (first used by rules[{seen[rid]}])"))

@@ -13,6 +13,7 @@ from engine import approvals as ap
 from engine.change import RefUpdate
 from engine.decision import Outcome
 from engine.facts.gitfacts import Facts, TrustError
+from engine.identities import Identity, Owners, normalise
 from engine.notes import NOTES_REFS
 from engine.rules.base import Rule, short
 
@@ -46,25 +47,27 @@ class RequireApprovals(Rule):
             allowed = None
         eligible = ap.signer_eligibility(requirement)
         seen: list[str] = []
-        short_of: list[tuple[RefUpdate, ap.Tally, list[str]]] = []
+        short_of: list[tuple[RefUpdate, ap.Tally, Owners]] = []
         for update in updates:
-            authors = self._authors(facts, update)
+            try:
+                owners = self._owners(facts, update)
+            except TrustError as exc:
+                return self._no_identities(exc)
             if allowed is None:
                 votes: list[ap.Vote] = []
                 rejected = [ap.Rejected("no-trust", "the policy names no trust.allowed_signers file, so no "
                                                     "signed approval can be verified")]
             else:
                 votes, rejected = ap.signed_votes(facts, update, self.refs, requirement, allowed)
-            result = ap.tally(requirement, votes, rejected, authors=authors, eligible=eligible,
+            result = ap.tally(requirement, votes, rejected, owners=owners, eligible=eligible,
                               judged=f"tree {short(facts.tree(update.new))} of {short(update.new)}")
             seen += self._lines(update, result, len(updates))
             if not result.satisfied:
-                short_of.append((update, result, authors))
+                short_of.append((update, result, owners))
         if not short_of:
             return self._passed(updates, seen, requirement)
-        update, result, authors = short_of[0]
-        done = [v.who for v in result.valid]
-        candidates = ap.signed_candidates(requirement, allowed, exclude=[*authors, *done])
+        update, result, owners = short_of[0]
+        candidates = ap.signed_candidates(requirement, allowed, owners=owners, done=[v.who for v in result.valid])
         ref = update.name
         fix = (f"an eligible approver ({_names(candidates)}) runs: policy approve {short(update.new)} "
                f"--key ~/.ssh/id_ed25519 --ref {ref} && git push origin {NOTES_REFS['approvals']}; "
@@ -74,11 +77,22 @@ class RequireApprovals(Rule):
                    f"with a later approval (policy approve REV --key KEY --ref {ref}). " + fix)
         return self._failed(facts, short_of, seen, requirement, candidates, fix)
 
-    def _authors(self, facts: Facts, update: RefUpdate) -> list[str]:
-        names = [facts.actor.name]
+    def _owners(self, facts: Facts, update: RefUpdate) -> Owners:
+        """The pusher and every author and committer of the commits judged, mapped to people."""
+        actor = facts.actor
+        owned = [Identity("user", actor.name, f"the pusher's user name ({actor.server} {actor.source})")]
         for commit in facts.commits_for(update, self.refs):
-            names += [commit.author_name, commit.author_email]
-        return list(dict.fromkeys(n for n in names if n))
+            where = f"of commit {short(commit.oid)}"
+            owned += [Identity("email", commit.author_email, f"the author e-mail {where}"),
+                      Identity("name", commit.author_name, f"the author name {where}"),
+                      Identity("email", commit.committer_email, f"the committer e-mail {where}"),
+                      Identity("name", commit.committer_name, f"the committer name {where}")]
+        return Owners(owned, facts.identities(), pusher=actor.name)
+
+    def _no_identities(self, exc: TrustError) -> Outcome:
+        return self.outcome("error", f"who is who cannot be read, so self-approval cannot be excluded: {exc}",
+                            fix="an administrator must fix the file the policy's trust.identities names "
+                                "(policy validate checks it beside a policy file)")
 
     # --- GitHub ---
 
@@ -95,9 +109,14 @@ class RequireApprovals(Rule):
             others = ", ".join(u.name for u in updates if u.name != base)
             return self.outcome("error", f"{found.slug} merges into {base}, but {others} is judged",
                                 fix=f"run policy check with --ref {base}")
-        authors = list(dict.fromkeys([*ap.github_authors(found), facts.actor.name]))
+        actor = facts.actor
         try:
-            result = ap.tally(requirement, ap.github_votes(found, requirement), [], authors=authors,
+            owners = Owners([*ap.github_owned(found), Identity("user", actor.name, f"the actor ({actor.source})")],
+                            facts.identities(), pusher=actor.name)
+        except TrustError as exc:
+            return self._no_identities(exc)
+        try:
+            result = ap.tally(requirement, ap.github_votes(found, requirement), [], owners=owners,
                               eligible=ap.github_eligibility(found, requirement),
                               judged=f"head {short(pull.head_sha)}")
         except GitHubError as exc:
@@ -106,8 +125,8 @@ class RequireApprovals(Rule):
                 f"author {pull.author or 'unknown'}", *self._lines(updates[0], result, 1)]
         if result.satisfied:
             return self._passed(updates, seen, requirement, on="the pull request's head")
-        done = [v.who for v in result.valid]
-        candidates = [u for u in requirement.users if not ap.is_author(u, [*authors, *done])]
+        done = {normalise(v.who) for v in result.valid}
+        candidates = [u for u in requirement.users if owners.match(u) is None and normalise(u) not in done]
         candidates += [f"members of {t}" for t in requirement.teams]
         if not requirement.users and not requirement.teams:
             candidates = ["any reviewer other than the author"]
@@ -115,7 +134,7 @@ class RequireApprovals(Rule):
         if result.vetoes:
             fix = (f"address the changes {', '.join(v.who for v in result.vetoes)} requested, then have them "
                    "approve or a maintainer dismiss the review; " + fix)
-        return self._failed(facts, [(updates[0], result, authors)], seen, requirement, candidates, fix,
+        return self._failed(facts, [(updates[0], result, owners)], seen, requirement, candidates, fix,
                             pr=found.slug, head=pull.head_sha, on="the pull request's head")
 
     def _github_error(self, found: ap.PullFacts, exc: Exception) -> Outcome:
@@ -151,7 +170,7 @@ class RequireApprovals(Rule):
         return self.outcome("pass", f"{requirement.count} or more valid approval(s) on {refs}", seen=seen,
                             required=requirement.describe(on=on))
 
-    def _failed(self, facts: Facts, short_of: list[tuple[RefUpdate, ap.Tally, list[str]]], seen: list[str],
+    def _failed(self, facts: Facts, short_of: list[tuple[RefUpdate, ap.Tally, Owners]], seen: list[str],
                 requirement: ap.Requirement, candidates: list[str], fix: str, *, pr: str = "",
                 head: str = "", on: str = "the exact tree judged") -> Outcome:
         parts = []

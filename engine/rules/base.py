@@ -33,7 +33,9 @@ class Rule(ABC):
         self.stages: list[str] = spec["on"]
         self.refs = Matcher(spec["refs"][1], spec["refs"][0]) if spec["refs"] else None
         self.when = Matcher(spec["when_paths"][1], spec["when_paths"][0]) if spec["when_paths"] else None
-        self.exempt = {a.casefold() for a in spec["except_actors"]}
+        # an allow: the server user name exactly as listed (no case folding, no normalisation,
+        # no identity mapping), so no look-alike or differently-cased account is exempt
+        self.exempt = frozenset(spec["except_actors"])
         self.enforcement: str = spec["enforcement"]
         self.message: str = spec["message"]
         self.params: dict[str, Any] = spec["params"]
@@ -50,7 +52,7 @@ class Rule(ABC):
     def _judge_applicable(self, facts: Facts) -> Outcome:
         if facts.stage not in self.stages:
             return self.outcome("skip", f"not judged at stage {facts.stage}")
-        if facts.actor.name.casefold() in self.exempt:
+        if facts.actor.name in self.exempt:
             return self.outcome("skip", f"{facts.actor.name} is exempt (except.actors)")
         updates = [u for u in facts.updates if self.refs is None or self.refs.match(u.ref)]
         if not updates:

@@ -18,16 +18,14 @@ from engine.evidence import (
     PREDICATE_DRY_RUN,
     Accepted,
     Rejected,
-    annotated,
     artifact_digest,
     find_evidence,
     format_duration,
-    notes_commit,
     parse_time,
     recorded_artifacts,
 )
 from engine.facts.gitfacts import Facts, TrustError
-from engine.notes import NOTES_REFS
+from engine.notes import NOTES_REFS, annotated
 from engine.policy.patterns import Matcher
 from engine.rules.base import Rule, short
 
@@ -117,7 +115,7 @@ class RequireEvidence(Rule):
     def _misplaced(self, facts: Facts, update: RefUpdate, tree: str) -> list[Rejected]:
         """Evidence notes on nearby trees (the old tip, the pushed commits): named so a user sees
         that evidence exists but binds another tree (e.g. the commit was amended after the dry run)."""
-        commit = notes_commit(facts)
+        commit = facts.notes_commit("evidence")
         if commit is None:
             return []
         noted = set(annotated(facts.git, commit))

@@ -9,11 +9,13 @@ import pytest
 
 from tests.approvals.conftest import Repo
 from tests.helpers.fake_github import FakeGitHub, fake_ghes
+from tests.helpers.servers import server_env
 
 __all__ = ["fake_ghes"]
 
-MERGE_ENV = {"GITHUB_VIA": "pull request merge button", "GITHUB_PULL_REQUEST_HEAD": "ann:feature",
-             "GITHUB_PULL_REQUEST_BASE": "acme:main", "GITHUB_REPO_NAME": "acme/bot", "GITHUB_USER_LOGIN": "ann"}
+MERGE_ENV = {**server_env("github-enterprise", "ann"), "GITHUB_VIA": "pull request merge button",
+             "GITHUB_PULL_REQUEST_HEAD": "ann:feature", "GITHUB_PULL_REQUEST_BASE": "acme:main",
+             "GITHUB_REPO_NAME": "acme/bot"}
 RULE = """
 rules:
   - id: prompts-need-review

@@ -8,6 +8,7 @@ import pytest
 
 from engine.policy.patterns import Matcher, compile_patterns
 from tests.helpers.repos import Clone, Server
+from tests.helpers.servers import server_env
 
 POLICY = """
 version: 1
@@ -128,7 +129,7 @@ def test_rule_with_refs_judges_a_created_ref_against_existing_matching_refs(tmp_
 def test_exempt_actor_may_push_weights(repo: tuple[Server, Clone]) -> None:
     server, clone = repo
     clone.commit("release", "model.safetensors")
-    result = clone.push("HEAD:refs/heads/main", env={"GITHUB_USER_LOGIN": "release-bot"})
+    result = clone.push("HEAD:refs/heads/main", env=server_env("github-enterprise", "release-bot"))
     assert result.code == 0, result.out
 
 

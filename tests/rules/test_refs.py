@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.helpers.repos import Clone, Server
+from tests.helpers.servers import server_env
 
 POLICY = """
 version: 1
@@ -105,7 +106,7 @@ def test_release_pattern_covers_nested_branches_and_creation_is_denied(tmp_path:
 
 def test_exempt_actor_may_create_release_branch(tmp_path: Path) -> None:
     server, clone = setup(tmp_path)
-    result = clone.push("HEAD:refs/heads/release/2.0", env={"GL_USERNAME": "release-manager"})
+    result = clone.push("HEAD:refs/heads/release/2.0", env=server_env("gitlab", "release-manager"))
     assert result.code == 0, result.out
     assert server.rev("refs/heads/release/2.0") == clone.head()
 
