@@ -57,6 +57,17 @@ def maximal() -> str:
     return HEAD + "rules:\n" + "".join(rules)
 
 
+def everything_at_the_limit() -> str:
+    """Valid, and as costly as the limits allow: every pattern slot filled, the rest of the
+    values spent on a long actors list, in as close to 1 MiB as fits."""
+    lists = MAX_PATTERNS // MAX_PATTERNS_PER_LIST
+    rules = "".join(f"  - id: r{r}\n    deny_paths: [" + ", ".join(f"'**/m{r}/*[0-9]?/f{i}.bin'" for i in range(
+        MAX_PATTERNS_PER_LIST)) + "]\n" for r in range(lists))
+    used = 7 + lists * (5 + MAX_PATTERNS_PER_LIST) + 10
+    actors = ", ".join(f"u{i}" for i in range(MAX_NODES - used))
+    return HEAD + "rules:\n" + rules + f"  - id: last\n    deny: [deletion]\n    except: {{actors: [{actors}]}}\n"
+
+
 def alias_bomb() -> str:
     lines = [HEAD, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 30)]
@@ -90,6 +101,7 @@ CASES: dict[str, Callable[[], str]] = {
     "merge keys <<: *a": lambda: fill(HEAD + "b: &b {id: x, deny: [deletion], message: m}\nrules:\n",
                                       lambda i: "- {<<: *b}\n"),
     "maximal valid policy": maximal,
+    "every limit filled, valid": everything_at_the_limit,
     "over the size limit (1 MiB + 1)": lambda: HEAD + "rules: []\n" + "#" * MAX_BYTES,
 }
 

@@ -25,7 +25,7 @@ class Problem(NamedTuple):
         return f"{where}: {self.message}"
 
 
-MAX_PROBLEMS = 100  # listed for one policy; the rest are counted (a hostile file can have 50,000)
+MAX_PROBLEMS = 100  # listed for one policy (a hostile file can have 50,000, each costing time to find)
 
 
 class PolicyError(Exception):
@@ -36,5 +36,5 @@ class PolicyError(Exception):
         self.problems = ordered[:MAX_PROBLEMS]
         lines = [str(p) for p in self.problems]
         if len(ordered) > MAX_PROBLEMS:
-            lines.append(f"... and {len(ordered) - MAX_PROBLEMS} more problem(s)")
+            lines.append(f"... and more problems: only the first {MAX_PROBLEMS} found are listed")
         super().__init__("\n".join(lines))
