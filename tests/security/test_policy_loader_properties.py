@@ -61,7 +61,7 @@ def test_deep_nesting_is_refused_at_the_depth_limit(openers: list[str], block: b
 @given(st.integers(1, 12), st.integers(1, 12), st.booleans())
 def test_alias_expansion_is_bounded_by_the_node_limit(levels: int, fanout: int, merge: bool) -> None:
     """Each anchor repeats the previous one `fanout` times: expansion grows as fanout ** levels."""
-    lines = ["version: 1\nname: n\n", f"a0: &a0 {{id: r, deny: [deletion]}}\n"]
+    lines = ["version: 1\nname: n\n", "a0: &a0 {id: r, deny: [deletion]}\n"]
     for i in range(1, levels + 1):
         aliases = ", ".join([f"*a{i - 1}"] * fanout)
         lines.append(f"a{i}: &a{i} {{<<: [{aliases}]}}\n" if merge else f"a{i}: &a{i} [{aliases}]\n")
