@@ -114,11 +114,14 @@ def hook() -> None:
               help="Administrator-owned policy file on the server.")
 @click.option("--policy-ref", help="Judge by the file at PATH in REF's current value, as REF:PATH.")
 @click.option("--force", is_flag=True, help="Replace a pre-receive hook changegate did not write (kept as a backup).")
-def hook_install(repo: str, policy_file: str | None, policy_ref: str | None, force: bool) -> None:
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True,
+              metavar="SECONDS", help="Reject a push whose check takes longer (GitHub Enterprise Server gives "
+                                      "all pre-receive hooks 5 s together).")
+def hook_install(repo: str, policy_file: str | None, policy_ref: str | None, force: bool, time_budget: float) -> None:
     """Install the pre-receive hook into REPO."""
     from engine.commands.hook import install
 
-    _exit(install(repo=repo, policy_file=policy_file, policy_ref=policy_ref, force=force))
+    _exit(install(repo=repo, policy_file=policy_file, policy_ref=policy_ref, force=force, time_budget=time_budget))
 
 
 @cli.command()

@@ -50,8 +50,8 @@ def load_schema() -> dict[str, Any]:
 def parse_yaml(data: bytes, source: str) -> Document:
     """The policy's data with the line and column of every key and value, within the limits."""
     if len(data) > MAX_BYTES:
-        raise PolicyError([Problem(source, 0, 0, f"the policy is {len(data):,} bytes: the limit is "
-                                                 f"{MAX_BYTES:,} bytes ({MAX_BYTES >> 20} MiB)")])
+        raise PolicyError([Problem(source, 0, 0, f"the policy is larger than the limit of {MAX_BYTES:,} bytes "
+                                                 f"({MAX_BYTES >> 20} MiB)")])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -86,14 +86,14 @@ def test_an_alias_cannot_nest_past_the_depth_limit() -> None:
 def test_a_policy_over_the_size_limit_is_refused_before_parsing(tmp_path: Path) -> None:
     code, err, _ = validate(tmp_path, HEAD + "rules: [{id: r, deny: [deletion]}]\n" + "#" * MAX_BYTES)
     assert code == 2
-    assert f"the limit is {MAX_BYTES:,} bytes (1 MiB)" in err
+    assert f"the policy is larger than the limit of {MAX_BYTES:,} bytes (1 MiB)" in err
 
 
 def test_60000_rules_are_refused(tmp_path: Path) -> None:
     code, err, _ = validate(tmp_path, HEAD + "rules:\n" + "".join(f"- {{id: r{i}, deny: [deletion]}}\n"
                                                                   for i in range(60_000)))
     assert code == 2
-    assert "the limit is 1,048,576 bytes" in err
+    assert "the policy is larger than the limit of 1,048,576 bytes" in err
 
 
 def test_more_rules_than_the_limit_name_the_limit(tmp_path: Path) -> None:
