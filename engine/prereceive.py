@@ -43,7 +43,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 130
     except OverBudget as exc:
-        return _over_budget(git_dir, float(exc.args[0]), None)
+        return _over_budget(git_dir, exc, None)
     except BaseException as exc:  # noqa: BLE001 - the last line of defence: never a traceback
         return _internal_error(git_dir, exc)
 
@@ -83,8 +83,8 @@ def _run(git_dir: str) -> int:
                                     "changegate: an administrator must fix it (policy validate FILE)\n", EXIT_INVALID)
         decision = evaluate(policy, Facts(git, Change(updates, actor, "push"), policy=policy, source=source))
         _disarm()
-    except OverBudget:
-        return _over_budget(git_dir, budget, actor._asdict())
+    except OverBudget as exc:
+        return _over_budget(git_dir, exc, actor._asdict())
     entry = audit.record(decision, exit_code=decision.exit_code, policy_source=source.name)
     return _record_then_say(git_dir, entry, render(decision), decision.exit_code)
 
@@ -143,11 +143,17 @@ def _record_then_say(git_dir: str, entry: dict[str, Any], text: str, code: int) 
     return code
 
 
-def _over_budget(git_dir: str, budget: float, actor: dict[str, str] | None) -> int:
+def _over_budget(git_dir: str, exc: OverBudget, actor: dict[str, str] | None) -> int:
+    """Reject in one line naming the budget; record where the time ran out, for the administrator."""
+    import traceback
+
     from engine.decision import EXIT_DENIED
 
+    budget = exc.args[0]
+    where = "".join(traceback.format_tb(exc.__traceback__, limit=-4))
     return _record_then_say(
-        git_dir, _error_entry("time-budget", f"the check took longer than {budget:g} s", actor, EXIT_DENIED),
+        git_dir, _error_entry("time-budget", f"the check took longer than {budget:g} s; it was at:\n{where}",
+                              actor, EXIT_DENIED),
         f"changegate: push rejected: checking it took longer than the time budget of {budget:g} s; "
         "an administrator can raise it (policy hook install --time-budget SECONDS)\n", EXIT_DENIED)
 
