@@ -88,20 +88,29 @@ def read(text: str, source: str) -> Document:
         SequenceStartEvent,
     )
 
+    nodes = aliases = documents = 0
+
     def fail(at: Mark, message: str) -> PolicyError:
         return PolicyError([Problem(source, at[0], at[1], message)])
+
+    def count(values: int, at: Mark) -> None:
+        nonlocal nodes
+        nodes += values
+        if nodes > MAX_NODES:
+            raise fail(at, f"more than {MAX_NODES:,} values (an alias counts as all the values it repeats): "
+                           f"the limit is {MAX_NODES:,}")
 
     frames: list[_Frame] = []
     anchors: dict[str, tuple[Any, int, int] | _Frame] = {}  # name -> (value, size, height), or its open frame
     marks: dict[int, dict[Any, tuple[Mark, Mark]]] = {}
     root: Any = None
-    nodes = aliases = documents = 0
     for event in _events(text, source):
         kind = type(event)
         at = (event.start_mark.line + 1, event.start_mark.column + 1)
         merge_key = False
         if kind is ScalarEvent:
             value, size, height = _scalar(event, at, fail), 1, 0
+            count(1, at)
             merge_key = value == "<<" and event.tag is None and bool(event.implicit[0])
             if event.anchor is not None:
                 anchors[event.anchor] = (value, 1, 0)
@@ -115,6 +124,7 @@ def read(text: str, source: str) -> Document:
             if isinstance(target, _Frame):
                 raise fail(at, f"YAML syntax: alias *{event.anchor} refers to a list or mapping that contains it")
             value, size, height = target
+            count(size, at)
             if len(frames) + height > MAX_DEPTH:
                 raise fail(at, f"alias *{event.anchor} nests values more than {MAX_DEPTH} levels deep: "
                                f"the limit is {MAX_DEPTH}")
@@ -126,9 +136,7 @@ def read(text: str, source: str) -> Document:
             frames.append(frame)
             if len(frames) > MAX_DEPTH:
                 raise fail(at, f"values nest more than {MAX_DEPTH} levels deep: the limit is {MAX_DEPTH}")
-            nodes += 1
-            if nodes > MAX_NODES:
-                raise fail(at, _TOO_MANY_NODES)
+            count(1, at)
             if event.anchor is not None:
                 anchors[event.anchor] = frame
             continue
@@ -140,7 +148,6 @@ def read(text: str, source: str) -> Document:
             value, size, height, at = frame.value, frame.size, frame.height, frame.mark
             if frame.anchor is not None and anchors.get(frame.anchor) is frame:
                 anchors[frame.anchor] = (value, size, height)
-            nodes -= size  # it and its contents were counted as they started
         elif kind is DocumentStartEvent:
             documents += 1
             if documents > 1:
@@ -148,9 +155,6 @@ def read(text: str, source: str) -> Document:
             continue
         else:
             continue
-        nodes += size
-        if nodes > MAX_NODES:
-            raise fail(at, _TOO_MANY_NODES)
         if not frames:
             root = value
             continue
@@ -175,10 +179,6 @@ def read(text: str, source: str) -> Document:
                 parent.marks[parent.key] = (parent.key_mark, at)
             parent.has_key = False
     return Document(root, marks)
-
-
-_TOO_MANY_NODES = (f"more than {MAX_NODES:,} values (an alias counts as all the values it repeats): "
-                   f"the limit is {MAX_NODES:,}")
 
 
 def _merge(frame: _Frame, marks: dict[int, dict[Any, tuple[Mark, Mark]]], fail: Any) -> None:

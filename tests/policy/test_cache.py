@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers.repos import Clone, Server
+
 POLICY = 'version: 1\nname: cache\nrules: [{id: no-gguf, deny_paths: ["*.gguf"]}]\n'
+OTHER = POLICY.replace("gguf", "ggml")
 HEAVY = ("hashlib", "jsonschema", "ruamel", "pathspec", "typing", "tempfile")
 
 
@@ -26,3 +29,19 @@ def test_a_cache_hit_imports_no_yaml_schema_or_hashing(tmp_path: Path) -> None:
     miss = _compile_in_a_fresh_process(policy, tmp_path / "cache")
     assert {"hashlib", "jsonschema", "ruamel"} <= set(miss)  # the test can tell
     assert _compile_in_a_fresh_process(policy, tmp_path / "cache") == []
+
+
+def test_each_policy_content_keeps_its_own_entry(tmp_path: Path) -> None:
+    """Switching back to an earlier policy reuses its entry (entries are named after the content)."""
+    server = Server(tmp_path, POLICY)
+    clone = Clone(tmp_path, server)
+    clone.commit("init", "README.md")
+    assert clone.push("HEAD:refs/heads/main").code == 0
+    server.policy_file.write_text(OTHER)
+    clone.commit("weights", "m.ggml")
+    assert "[DENY] no-ggml" in clone.push("HEAD:refs/heads/main").remote
+    server.policy_file.write_text(POLICY)
+    clone.git("reset", "-q", "--hard", "HEAD~1")
+    clone.commit("weights", "m.gguf")
+    assert "[DENY] no-gguf" in clone.push("HEAD:refs/heads/main").remote
+    assert len(list((server.path / "changegate" / "cache").iterdir())) == 2

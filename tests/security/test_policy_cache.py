@@ -86,13 +86,3 @@ def test_a_policy_replaced_with_cp_p_keeping_the_old_mtime_is_judged_by_its_new_
     assert server.policy_file.read_text() == EDITED
     assert "[DENY] no-ggml" in _push_ggml(clone)
 
-
-def test_switching_back_to_an_earlier_policy_uses_its_own_entry(tmp_path: Path) -> None:
-    server, clone, entry = setup(tmp_path)
-    server.policy_file.write_text(EDITED)
-    _push_ggml(clone)
-    clone.git("reset", "-q", "--hard", "HEAD~1")
-    server.policy_file.write_text(POLICY)
-    clone.commit("weights", "m.gguf")
-    assert "[DENY] no-gguf" in clone.push("HEAD:refs/heads/main").remote
-    assert len(list(entry.parent.iterdir())) == 2
