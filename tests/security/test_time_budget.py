@@ -110,4 +110,4 @@ def test_a_budget_that_is_not_a_positive_number_is_refused_at_install(tmp_path: 
     for bad in ("0", "-1", "soon"):
         proc = policy_cli("hook", "install", "--repo", str(server.path), "--policy", str(server.policy_file),
                           "--time-budget", bad)
-        assert proc.returncode == 2 and "--time-budget" in proc.stderr
+        assert proc.returncode == 2 and "Invalid value for '--time-budget'" in proc.stderr
