@@ -27,7 +27,7 @@ class OverBudget(BaseException):
     waitpid()); a BaseException, so the per-rule `except Exception` cannot swallow it."""
 
 
-_armed: list[float] = []  # the budget while the timer runs; empty once disarmed
+_armed = False  # the timer runs; a late SIGALRM after _disarm() is ignored
 
 
 def main() -> int:
@@ -98,21 +98,24 @@ def _arm(budget: float, started: float) -> None:
         raise ValueError(f"time_budget in {CONFIG} must be a positive number of seconds, not {budget!r}")
 
     def expired(signum: int, frame: object) -> None:
+        global _armed
         if _armed:
-            _armed.clear()
+            _armed = False
             raise OverBudget(budget)
 
+    global _armed
     signal.signal(signal.SIGALRM, expired)
-    _armed.append(budget)
+    _armed = True
     signal.setitimer(signal.ITIMER_REAL, max(budget - (time.monotonic() - started), 1e-3))
 
 
 def _disarm() -> None:
     """Stop the timer before the verdict is recorded and shown: both must happen whole."""
+    global _armed
     if _armed:
         import signal
 
-        _armed.clear()
+        _armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
