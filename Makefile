@@ -25,8 +25,9 @@ lint: $(BIN)/.installed  ## ruff and mypy --strict
 	$(BIN)/ruff check engine tests bench hooks/pre-receive
 	$(BIN)/mypy
 
-bench: $(BIN)/.installed  ## push-hook benchmarks (not tests): medians and ratios
+bench: $(BIN)/.installed  ## benchmarks (not tests): push-hook medians and ratios; policy validate worst cases
 	$(BIN)/python bench/push_bench.py
+	$(BIN)/python bench/validate_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -118,12 +118,16 @@ def hook() -> None:
 @click.option("--server", type=click.Choice(SERVER_KINDS),
               help="The git server that runs the hook; only its pusher variable is then read "
                    "(default: detected from each server's own variables; several at once reject the push).")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True,
+              metavar="SECONDS", help="Reject a push whose check takes longer (GitHub Enterprise Server gives "
+                                      "all pre-receive hooks 5 s together).")
 def hook_install(repo: str, policy_file: str | None, policy_ref: str | None, force: bool,
-                 server: str | None) -> None:
+                 server: str | None, time_budget: float) -> None:
     """Install the pre-receive hook into REPO."""
     from engine.commands.hook import install
 
-    _exit(install(repo=repo, policy_file=policy_file, policy_ref=policy_ref, force=force, server=server))
+    _exit(install(repo=repo, policy_file=policy_file, policy_ref=policy_ref, force=force, server=server,
+                  time_budget=time_budget))
 
 
 @cli.command()

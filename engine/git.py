@@ -278,16 +278,31 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
     return commits
 
 
+_children: set[int] = set()  # started and not yet collected
+
+
 def _spawn(argv: list[str], env: dict[str, str], fds: list[int]) -> int:
-    """Start argv with fds as its stdin, stdout, stderr; SIGPIPE back to default as subprocess does."""
+    """Start argv with fds as its stdin, stdout, stderr; SIGPIPE back to default as subprocess does.
+
+    The child is registered before any signal handler can run (SIGALRM, SIGINT are held
+    meanwhile), so an exception such as the hook's time budget can never lose its pid.
+    """
     import signal
 
     actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
-    return os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsigdef=(signal.SIGPIPE,))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGALRM, signal.SIGINT))
+    try:
+        pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsigdef=(signal.SIGPIPE,),
+                              setsigmask=mask)
+        _children.add(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return pid
 
 
 def _wait(pid: int) -> int:
     _, status = os.waitpid(pid, 0)
+    _children.discard(pid)
     return os.waitstatus_to_exitcode(status)
 
 
@@ -299,6 +314,14 @@ def _reap(pid: int) -> None:
             os.waitpid(pid, 0)
     except ChildProcessError:
         pass
+    _children.discard(pid)
+
+
+def reap_children() -> None:
+    """Kill and collect every git process still running: the last step of a hook whose work
+    was cut short, so none outlives it."""
+    for pid in list(_children):
+        _reap(pid)
 
 
 def run_process(argv: list[str], env: dict[str, str], stdin: bytes | None) -> tuple[int, bytes, bytes]:

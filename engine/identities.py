@@ -101,16 +101,16 @@ def parse_identities(data: bytes, source: str) -> Identities:
     if len(data) > MAX_BYTES:
         raise IdentitiesError([Problem(source, 0, 0, f"the identities file is larger than {MAX_BYTES} bytes "
                                                      "(256 KiB), the most changegate reads")])
-    from engine.policy.load import parse_yaml, plain, schema_problems
+    from engine.policy.load import parse_yaml, schema_problems
 
     try:
         root = parse_yaml(data, source)
     except PolicyError as exc:
         raise IdentitiesError(exc.problems) from None
-    if root is None:
+    if root.data is None:
         raise IdentitiesError([Problem(source, 1, 1, "the identities file is empty; it needs 'version: 1' "
                                                      "and 'people:'")])
-    document = plain(root)
+    document = root.data
     problems = schema_problems(root, document, source, schema=load_schema())
     if problems:
         raise IdentitiesError(problems)

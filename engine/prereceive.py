@@ -18,54 +18,110 @@ if TYPE_CHECKING:
 CONFIG = os.path.join("changegate", "hook.json")
 AUDIT = os.path.join("changegate", "audit.jsonl")
 CACHE = os.path.join("changegate", "cache")
+# Seconds the hook may take; GitHub Enterprise Server gives all pre-receive hooks 5 s together.
+DEFAULT_TIME_BUDGET = 4.0
+
+
+class OverBudget(BaseException):
+    """The hook's time budget ran out. Raised by SIGALRM wherever Python is (a regex, poll(),
+    waitpid()); a BaseException, so the per-rule `except Exception` cannot swallow it."""
+
+
+_armed = False  # the timer runs; a late SIGALRM after _disarm() is ignored
 
 
 def main() -> int:
     git_dir = os.path.abspath(os.environ.get("GIT_DIR", "."))
     try:
-        return _run(git_dir)
+        try:
+            return _run(git_dir)
+        finally:
+            _disarm()
+            from engine.git import reap_children
+
+            reap_children()
     except KeyboardInterrupt:
         return 130
+    except OverBudget as exc:
+        return _over_budget(git_dir, exc, None)
     except BaseException as exc:  # noqa: BLE001 - the last line of defence: never a traceback
         return _internal_error(git_dir, exc)
 
 
 def _run(git_dir: str) -> int:
+    import time
+
+    started = time.monotonic()
+    from engine.policy import PolicyError
+
+    config = _config(git_dir)
+    budget = float(config.get("time_budget", DEFAULT_TIME_BUDGET))
+    _arm(budget, started)
     from engine import audit
     from engine.change import Change, parse_update_lines
     from engine.decision import EXIT_INVALID
     from engine.evaluate import evaluate
     from engine.facts.gitfacts import Facts
     from engine.git import Git
-    from engine.policy import PolicyError
     from engine.policy.cache import compiled
     from engine.policy.source import resolve
     from engine.report.text import render
     from engine.servers import ServerError, detect_actor
 
-    config = _config(git_dir)
     updates = parse_update_lines(sys.stdin.buffer.read())
     try:
         actor = detect_actor(os.environ, pinned=config.get("server"))
     except ServerError as exc:  # doubt denies: recorded, then announced
-        _audit_error(git_dir, "unknown-pusher", str(exc), None, EXIT_INVALID)
-        _say(f"changegate: push rejected: {exc}\n")
-        return EXIT_INVALID
+        _disarm()
+        return _record_then_say(git_dir, _error_entry("unknown-pusher", str(exc), None, EXIT_INVALID),
+                                f"changegate: push rejected: {exc}\n", EXIT_INVALID)
     git = Git(git_dir)
     try:
-        source = resolve(git, file=config.get("policy_file"), ref_spec=config.get("policy_ref"))
-        policy = compiled(source, os.path.join(git_dir, CACHE))
-    except PolicyError as exc:
-        first = exc.problems[0] if exc.problems else "unknown problem"
-        _say(f"changegate: push rejected: the policy is invalid: {first}\n"
-             "changegate: an administrator must fix it (policy validate FILE)\n")
-        _audit_error(git_dir, "invalid-policy", str(exc), actor._asdict(), EXIT_INVALID)
-        return EXIT_INVALID
-    decision = evaluate(policy, Facts(git, Change(updates, actor, "push"), policy=policy, source=source))
-    _say(render(decision))
-    audit.append(os.path.join(git_dir, AUDIT),
-                 audit.record(decision, exit_code=decision.exit_code, policy_source=source.name))
-    return decision.exit_code
+        try:
+            source = resolve(git, file=config.get("policy_file"), ref_spec=config.get("policy_ref"))
+            policy = compiled(source, os.path.join(git_dir, CACHE))
+        except PolicyError as exc:
+            _disarm()
+            first = exc.problems[0] if exc.problems else "unknown problem"
+            return _record_then_say(git_dir, _error_entry("invalid-policy", str(exc), actor._asdict(), EXIT_INVALID),
+                                    f"changegate: push rejected: the policy is invalid: {first}\n"
+                                    "changegate: an administrator must fix it (policy validate FILE)\n", EXIT_INVALID)
+        decision = evaluate(policy, Facts(git, Change(updates, actor, "push"), policy=policy, source=source))
+        _disarm()
+    except OverBudget as exc:
+        return _over_budget(git_dir, exc, actor._asdict())
+    entry = audit.record(decision, exit_code=decision.exit_code, policy_source=source.name)
+    return _record_then_say(git_dir, entry, render(decision), decision.exit_code)
+
+
+def _arm(budget: float, started: float) -> None:
+    """Start the one-shot timer for what is left of `budget` (seconds since `started`)."""
+    import signal
+    import time
+
+    if not budget > 0:
+        raise ValueError(f"time_budget in {CONFIG} must be a positive number of seconds, not {budget!r}")
+
+    def expired(signum: int, frame: object) -> None:
+        global _armed
+        if _armed:
+            _armed = False
+            raise OverBudget(budget)
+
+    global _armed
+    signal.signal(signal.SIGALRM, expired)
+    _armed = True
+    signal.setitimer(signal.ITIMER_REAL, max(budget - (time.monotonic() - started), 1e-3))
+
+
+def _disarm() -> None:
+    """Stop the timer before the verdict is recorded and shown: both must happen whole."""
+    global _armed
+    if _armed:
+        import signal
+
+        _armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _config(git_dir: str) -> dict[str, Any]:
@@ -79,26 +135,57 @@ def _say(text: str) -> None:
     sys.stderr.flush()
 
 
+def _record_then_say(git_dir: str, entry: dict[str, Any], text: str, code: int) -> int:
+    """Record the decision, then show it: a verdict that cannot be recorded is never announced,
+    and the push is rejected with one line instead."""
+    from engine import audit
+    from engine.decision import EXIT_INTERNAL
+
+    try:
+        audit.append(os.path.join(git_dir, AUDIT), entry)
+    except OSError as exc:
+        _say(f"changegate: push rejected: the decision could not be recorded in the audit log "
+             f"({exc.strerror or exc}); an administrator must make {AUDIT} in the repository writable\n")
+        return EXIT_INTERNAL
+    _say(text)
+    return code
+
+
+def _over_budget(git_dir: str, exc: OverBudget, actor: dict[str, str] | None) -> int:
+    """Reject in one line naming the budget; record where the time ran out, for the administrator."""
+    import traceback
+
+    from engine.decision import EXIT_DENIED
+
+    budget = exc.args[0]
+    where = "".join(traceback.format_tb(exc.__traceback__, limit=-4))
+    return _record_then_say(
+        git_dir, _error_entry("time-budget", f"the check took longer than {budget:g} s; it was at:\n{where}",
+                              actor, EXIT_DENIED),
+        f"changegate: push rejected: checking it took longer than the time budget of {budget:g} s; "
+        "an administrator can raise it (policy hook install --time-budget SECONDS)\n", EXIT_DENIED)
+
+
 def _internal_error(git_dir: str, exc: BaseException) -> int:
     from engine.decision import EXIT_INTERNAL
 
     reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
-    _say(f"changegate: push rejected: internal error ({reason}); the administrator can find it in the audit log\n")
     try:
         import traceback
 
-        _audit_error(git_dir, "internal-error", traceback.format_exc(), None, EXIT_INTERNAL)
+        from engine import audit
+
+        audit.append(os.path.join(git_dir, AUDIT),
+                     _error_entry("internal-error", traceback.format_exc(), None, EXIT_INTERNAL))
+        where = "the administrator can find it in the audit log"
     except BaseException:  # noqa: BLE001 - recording must not turn a rejection into a traceback
-        pass
+        where = "it could not be recorded in the audit log either"
+    _say(f"changegate: push rejected: internal error ({reason}); {where}\n")
     return EXIT_INTERNAL
 
 
-def _audit_error(git_dir: str, kind: str, detail: str, actor: dict[str, str] | None, code: int) -> None:
+def _error_entry(kind: str, detail: str, actor: dict[str, str] | None, code: int) -> dict[str, Any]:
     import time
 
-    from engine import audit
-
-    audit.append(os.path.join(git_dir, AUDIT), {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "error": kind,
-        "detail": detail, "actor": actor, "allowed": False, "exit_code": code,
-    })
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "error": kind,
+            "detail": detail, "actor": actor, "allowed": False, "exit_code": code}

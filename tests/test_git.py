@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,48 @@ def test_large_push_is_judged_through_the_parallel_path(tmp_path: Path) -> None:
     assert result.code != 0
     assert "adds models/leak.gguf" in result.out
     assert server.rev("main") is None
+
+
+def _children_of(pid: int) -> list[int]:
+    """Processes (zombies included) whose parent is `pid`."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("delay", [0.001, 0.005, 0.02, 0.05, 0.1, 0.2])
+def test_an_exception_from_a_signal_handler_kills_and_reaps_every_git_child(tmp_path: Path, delay: float) -> None:
+    """The hook's time budget interrupts git work at any point: parallel diff-tree included."""
+    path = tmp_path / "big.git"
+    path.mkdir()
+    fast_import(path, 6000)
+    repo = Git(str(path))
+    oids = [oid for oid, _ in repo.rev_list(["main"])]
+    assert len(oids) // git_module.PARALLEL_MIN >= 2 and (os.cpu_count() or 1) >= 2  # the parallel path
+
+    class Stop(BaseException):
+        pass
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stop
+
+    already = set(_children_of(os.getpid()))  # other tests' servers
+    previous = signal.signal(signal.SIGALRM, stop)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, delay)
+        with pytest.raises(Stop):
+            for _ in range(50):  # until the timer fires, wherever that is
+                repo.commits(oids)
+                repo.rev_list(["main"])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    git_module.reap_children()  # what the hook does last, for a child whose pid was never returned
+    assert set(_children_of(os.getpid())) <= already

@@ -100,8 +100,7 @@ def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tup
     found = git.blob_with_id(f"{event.base_sha}:{policy_path}")
     if found is None:
         raise PolicyError([_missing(policy_path, event)])
-    source = PolicySource(found[1], f"{event.base_ref}:{policy_path}", f"blob:{found[0]}", event.base_ref,
-                          event.base_sha)
+    source = PolicySource(found[1], f"{event.base_ref}:{policy_path}", event.base_ref, event.base_sha)
     policy = compile_policy(source.data, source.name)
     update = RefUpdate(event.base_sha, event.head_sha, event.base_ref.encode())
     pr = f"{event.repository}#{event.pull_number}" if event.pull_number else None

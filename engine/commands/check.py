@@ -12,7 +12,7 @@ import click
 
 from engine.change import Actor, Change, Inputs, RefUpdate, is_zero, parse_update_lines
 from engine.commands.common import open_repository, resolve_commit
-from engine.decision import EXIT_INVALID
+from engine.decision import EXIT_INTERNAL, EXIT_INVALID
 from engine.evaluate import evaluate
 from engine.facts.gitfacts import Facts
 from engine.git import Git
@@ -36,8 +36,7 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
         source = resolve(git, file=policy_file, ref_spec=policy_ref)
         policy = compile_policy(source.data, source.name)
     except PolicyError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
+        click.echo(str(exc), err=True)
         return EXIT_INVALID
     if from_stdin:
         updates = parse_update_lines(sys.stdin.buffer.read())
@@ -53,6 +52,16 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
     facts = Facts(git, Change(updates, who, stage), server_refs=server_refs, server_label=label, inputs=inputs,
                   policy=policy, source=source)
     decision = evaluate(policy, facts)
+    if audit_log:  # recorded first: a verdict that cannot be recorded is not shown
+        from engine import audit
+
+        try:
+            audit.append(audit_log, audit.record(decision, exit_code=decision.exit_code,
+                                                 policy_source=source.name))
+        except OSError as exc:
+            click.echo(f"error: the decision could not be recorded in {audit_log} ({exc.strerror or exc}), "
+                       "so it is not given", err=True)
+            return EXIT_INTERNAL
     if fmt == "json":
         from engine.report.json_report import render as render_json
 
@@ -61,11 +70,6 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
         from engine.report.text import render
 
         click.echo(render(decision, verbose=True), nl=False)
-    if audit_log:
-        from engine import audit
-
-        audit.append(audit_log, audit.record(decision, exit_code=decision.exit_code,
-                                             policy_source=source.name))
     return decision.exit_code
 
 

@@ -1,7 +1,8 @@
 """`policy hook install`: protect a (bare) repository with the pre-receive hook.
 
 The installed hook pins this interpreter and import path, so it starts without a
-shell shim or site scan; the policy location lives in `<git dir>/changegate/hook.json`.
+shell shim or site scan; the policy location and the time budget live in
+`<git dir>/changegate/hook.json`.
 Reinstalling is idempotent; a hook changegate did not write is never replaced silently.
 """
 
@@ -19,14 +20,14 @@ from engine.git import Git
 from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
 from engine.policy.source import from_file, split_ref_spec
-from engine.prereceive import CONFIG
+from engine.prereceive import CONFIG, DEFAULT_TIME_BUDGET
 from engine.resources import resource
 
 MARKER = b"changegate-managed-hook"
 
 
 def install(*, repo: str, policy_file: str | None, policy_ref: str | None, force: bool,
-            server: str | None = None) -> int:
+            server: str | None = None, time_budget: float = DEFAULT_TIME_BUDGET) -> int:
     if not policy_file and not policy_ref:
         raise click.UsageError("give --policy FILE, --policy-ref REF:PATH, or both (the file is the fallback)")
     git = Git.discover(repo)
@@ -62,13 +63,13 @@ def install(*, repo: str, policy_file: str | None, policy_ref: str | None, force
             os.replace(target, target + ".before-changegate")
     os.makedirs(os.path.join(git.git_dir, "changegate"), exist_ok=True)
     _write(os.path.join(git.git_dir, CONFIG),
-           json.dumps({"policy_file": policy_file, "policy_ref": policy_ref, "server": server}, indent=2) + "\n",
-           0o644)
+           json.dumps({"policy_file": policy_file, "policy_ref": policy_ref, "server": server,
+                       "time_budget": time_budget}, indent=2) + "\n", 0o644)
     os.makedirs(hooks_dir, exist_ok=True)
     _write(target, hook_script(), 0o755)
     source = " then ".join(filter(None, [policy_ref, policy_file]))
     pusher = f"; pusher from {server}" if server else ""
-    click.echo(f"installed {target} (policy: {source}{pusher})")
+    click.echo(f"installed {target} (policy: {source}{pusher}; time budget {time_budget:g} s)")
     return EXIT_ALLOWED
 
 

@@ -21,8 +21,7 @@ def validate(paths: Sequence[str]) -> int:
         try:
             policy = compile_policy(from_file(path).data, path)
         except PolicyError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
+            click.echo(str(exc), err=True)
             status = EXIT_INVALID
             continue
         click.echo(f"{path}: valid policy {policy['name']!r} with {len(policy['rules'])} rules")

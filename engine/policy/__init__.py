@@ -25,9 +25,16 @@ class Problem(NamedTuple):
         return f"{where}: {self.message}"
 
 
+MAX_PROBLEMS = 100  # listed for one policy (a hostile file can have 50,000, each costing time to find)
+
+
 class PolicyError(Exception):
-    """The policy cannot be used; every problem found is listed, in file order."""
+    """The policy cannot be used; the problems found are listed in file order (the first 100)."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.line, p.column))
-        super().__init__("\n".join(str(p) for p in self.problems))
+        ordered = sorted(problems, key=lambda p: (p.line, p.column))
+        self.problems = ordered[:MAX_PROBLEMS]
+        lines = [str(p) for p in self.problems]
+        if len(ordered) > MAX_PROBLEMS:
+            lines.append(f"... and more problems: only the first {MAX_PROBLEMS} found are listed")
+        super().__init__("\n".join(lines))

@@ -7,11 +7,13 @@ what is allowed, so `policy validate` output can be acted on without the docs.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engine.policy import PolicyError, Problem
+from engine.policy import MAX_PROBLEMS, PolicyError, Problem
+from engine.policy.limits import MAX_BYTES, MAX_PATTERNS, MAX_RULES
 from engine.policy.patterns import PatternError, compile_patterns
+from engine.policy.yamldoc import Document, read
 
 # Keys that make a rule what it is; a rule has exactly one.
 RULE_KINDS = ("deny", "deny_paths", "require")
@@ -46,61 +48,21 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-def parse_yaml(data: bytes, source: str) -> Any:
-    """YAML to ruamel's round-trip nodes, which remember line and column of every key."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    yaml = YAML(typ="rt", pure=True)
+def parse_yaml(data: bytes, source: str) -> Document:
+    """The policy's data with the line and column of every key and value, within the limits."""
+    if len(data) > MAX_BYTES:
+        raise PolicyError([Problem(source, 0, 0, f"the policy is larger than the limit of {MAX_BYTES:,} bytes "
+                                                 f"({MAX_BYTES >> 20} MiB)")])
     try:
-        return yaml.load(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError([Problem(source, 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise PolicyError([Problem(source, line, col, f"YAML syntax: {what}")]) from None
-    except YAMLError as exc:
-        raise PolicyError([Problem(source, 0, 0, f"YAML syntax: {exc}")]) from None
+    return read(text, source)
 
 
-def plain(node: Any) -> Any:
-    """ruamel nodes to plain dict/list/str/int/bool, for validation and compilation."""
-    if isinstance(node, dict):
-        return {str(k): plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain(v) for v in node]
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    return str(node)
-
-
-def position(root: Any, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+def position(root: Document, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
     """1-based line/column of the node at `path` (of its key when `key`), or the deepest parent."""
-    node, found = root, (1, 1)
-    for depth, step in enumerate(path):
-        lc = getattr(node, "lc", None)
-        if lc is None:
-            break
-        last = depth == len(path) - 1
-        try:
-            if isinstance(step, int):
-                line, col = lc.item(step)
-            else:
-                line, col = lc.key(step) if (key and last) else lc.value(step)
-        except (KeyError, IndexError, TypeError):
-            break
-        found = (line + 1, col + 1)
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            break
-    return found
+    return root.position(path, key=key)
 
 
 def describe(path: Sequence[str | int], data: Any) -> str:
@@ -118,18 +80,39 @@ def describe(path: Sequence[str | int], data: Any) -> str:
     return out or "the policy"
 
 
-def schema_problems(root: Any, data: Any, source: str, schema: dict[str, Any] | None = None) -> list[Problem]:
-    """Problems of `data` against the policy schema (or `schema`), located in the file."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema or load_schema())
-    problems = []
-    for error in validator.iter_errors(data):
+def schema_problems(root: Document, data: Any, source: str, schema: dict[str, Any] | None = None) -> list[Problem]:
+    """The schema's complaints (the policy schema, or `schema`), located in the file; past
+    MAX_PROBLEMS the rest are not looked for (each costs ~50 us)."""
+    problems: list[Problem] = []
+    for error in _validator(schema).iter_errors(data):
         problems.extend(_explain(error, root, data, source))
+        if len(problems) > MAX_PROBLEMS:
+            break
     return problems
 
 
-def _explain(error: Any, root: Any, data: Any, source: str) -> list[Problem]:
+def _validator(schema: dict[str, Any] | None = None) -> Any:
+    """The schema's validator, with a uniqueItems check that stays linear on hostile lists
+    (jsonschema compares every pair of items it cannot sort: quadratic in the list's length)."""
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
+
+    def unique_items(validator: Any, unique: bool, instance: Any, schema: Any) -> Iterator[ValidationError]:
+        if unique and validator.is_type(instance, "array"):
+            seen: set[str] = set()
+            for item in instance:
+                text = json.dumps(item, sort_keys=True)
+                if text in seen:
+                    yield ValidationError(f"{text[:80]} appears twice")
+                    return
+                seen.add(text)
+
+    validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        jsonschema.Draft202012Validator, {"uniqueItems": unique_items})
+    return validator(schema or load_schema())
+
+
+def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem]:
     path = list(error.absolute_path)
     where = describe(path, data)
     schema, value, kind = error.schema, error.instance, error.validator
@@ -164,11 +147,21 @@ def _explain(error: Any, root: Any, data: Any, source: str) -> list[Problem]:
         return [Problem(source, line, col, f"{where} must not be empty")]
     if kind == "uniqueItems":
         return [Problem(source, line, col, f"{where} lists an item twice")]
-    return [Problem(source, line, col, f"{where}: {error.message}")]
+    if kind == "maxItems":
+        return [Problem(source, line, col, f"{where} has {len(value):,} items: the limit is {schema['maxItems']:,}")]
+    if kind == "maxLength":
+        return [Problem(source, line, col,
+                        f"{where} is {len(value):,} characters long: the limit is {schema['maxLength']:,}")]
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+    return [Problem(source, line, col, f"{where}: {message}")]
 
 
-def semantic_problems(root: Any, data: dict[str, Any], source: str) -> list[Problem]:
-    """What the schema cannot say: unique ids, patterns git can match, full ref names."""
+def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list[Problem]:
+    """What the schema cannot say: unique ids, patterns git can match, full ref names, the total
+    number of patterns."""
+    too_many = _too_many_patterns(root, data, source)
+    if too_many:
+        return [too_many]
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     sources, trust = data.get("sources", {}), data.get("trust")
@@ -200,7 +193,19 @@ def semantic_problems(root: Any, data: dict[str, Any], source: str) -> list[Prob
     return problems
 
 
-def _requirement_problems(root: Any, rule: dict[str, Any], index: int, source: str, *,
+def _too_many_patterns(root: Document, data: dict[str, Any], source: str) -> Problem | None:
+    total = 0
+    for index, rule in enumerate(data.get("rules", [])):
+        for field in _pattern_fields(rule):
+            total += len(_get(rule, field))
+            if total > MAX_PATTERNS:
+                return Problem(source, *position(root, ["rules", index, *field]),
+                               f"more than {MAX_PATTERNS:,} patterns in the policy (refs, when.paths, deny_paths "
+                               f"and evidence paths together): the limit is {MAX_PATTERNS:,}")
+    return None
+
+
+def _requirement_problems(root: Document, rule: dict[str, Any], index: int, source: str, *,
                           sources: dict[str, Any], has_trust: bool) -> list[Problem]:
     """A requirement's needs: live checks off the push path, their source configured, a trust file."""
     if "require" not in rule:
@@ -246,12 +251,16 @@ def _get(node: Any, field: Sequence[str]) -> Any:
     return node
 
 
-def load_policy(data: bytes, source: str) -> tuple[Any, dict[str, Any]]:
+def load_policy(data: bytes, source: str) -> tuple[Document, dict[str, Any]]:
     """Parse and fully validate: (positioned YAML nodes, plain data), or PolicyError listing every problem."""
     root = parse_yaml(data, source)
-    if root is None:
+    policy = root.data
+    if policy is None:
         raise PolicyError([Problem(source, 1, 1, "the policy file is empty; it needs 'version: 1' and 'rules:'")])
-    policy = plain(root)
+    rules = policy.get("rules") if isinstance(policy, dict) else None
+    if isinstance(rules, list) and len(rules) > MAX_RULES:  # before the schema, which costs ~50 us a rule
+        raise PolicyError([Problem(source, *position(root, ["rules"]),
+                                   f"rules has {len(rules):,} items: the limit is {MAX_RULES:,}")])
     problems = schema_problems(root, policy, source)
     if not problems:
         problems = semantic_problems(root, policy, source)

@@ -22,7 +22,6 @@ else:
 class PolicySource(NamedTuple):
     data: bytes
     name: str  # shown in messages: a path, or REF:PATH
-    identity: str  # names this exact version cheaply (git blob id, or file stat), for the compile cache
     ref: str | None = None  # the protected ref it was read from; None for an administrator's file
     commit: str | None = None  # the object that ref held when the policy was read
 
@@ -49,11 +48,12 @@ def split_ref_spec(spec: str) -> tuple[str, str]:
 
 
 def from_file(path: str) -> PolicySource:
+    """The file's bytes; past the size limit only enough to say so (never all of /dev/zero)."""
+    from engine.policy.limits import MAX_BYTES
+
     try:
         with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            identity = f"file:{os.path.abspath(path)}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
-            return PolicySource(f.read(), path, identity)
+            return PolicySource(f.read(MAX_BYTES + 1), path)
     except OSError as exc:
         raise PolicyError([Problem(path, 0, 0, f"cannot read the policy: {exc.strerror}")]) from None
 
@@ -64,7 +64,7 @@ def resolve(git: Git, *, file: str | None, ref_spec: str | None) -> PolicySource
         commit = git.ref(ref)  # by its full name: a missing ref is missing, not guessed
         found = git.blob_with_id(f"{commit}:{path}") if commit else None
         if commit and found is not None:
-            return PolicySource(found[1], ref_spec, f"blob:{found[0]}", ref, commit)
+            return PolicySource(found[1], ref_spec, ref, commit)
         if not file:
             raise PolicyError([Problem(ref_spec, 0, 0,
                                        f"no policy at {path} in {ref} (the ref or the file is missing); "

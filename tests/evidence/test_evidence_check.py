@@ -187,7 +187,7 @@ def test_find_evidence_returns_accepted_records_with_their_metrics_and_rejection
     assert dry_run(clone, mallory, "--env", "staging").returncode == 0
     git = Git.discover(str(clone.path))
     head = clone.head()
-    source = PolicySource(server.policy_file.read_bytes(), str(server.policy_file), "test")
+    source = PolicySource(server.policy_file.read_bytes(), str(server.policy_file))
     facts = Facts(git, Change((RefUpdate("0" * 40, head, b"refs/heads/main"),), Actor("ann", "cli", "test"), "merge"),
                   inputs=Inputs(now=time.time()),
                   policy=compile_policy(POLICY.encode(), "policy.yml"), source=source)

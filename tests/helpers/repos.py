@@ -41,10 +41,11 @@ def git(*args: str | bytes, cwd: Path | str, env: Mapping[str, str] | None = Non
 
 
 def policy_cli(*args: str, cwd: Path | str | None = None, stdin: bytes | None = None,
-               env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+               env: Mapping[str, str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     """The real `policy` command, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=cwd, input=stdin.decode() if stdin else None,
-                          capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False,
+                          timeout=timeout)
 
 
 class Server:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.policy.limits import MAX_BYTES, MAX_PATTERNS, MAX_RULES
+from engine.policy.load import load_policy
 from engine.resources import resource
 from tests.helpers.repos import policy_cli
 
@@ -138,3 +140,19 @@ def test_path_matching_allows_only_normalized_or_exact(tmp_path: Path) -> None:
     code, err, _ = validate(tmp_path, GOOD + "  - id: weights\n    deny_paths: ['*.bin']\n    path_matching: loose\n")
     assert code == 2
     assert "'loose' is not allowed in rules[1] (id 'weights').path_matching; allowed: normalized, exact" in err
+
+
+def test_a_valid_policy_at_the_rule_and_pattern_limits_is_accepted(tmp_path: Path) -> None:
+    per_rule = MAX_PATTERNS // MAX_RULES
+    rules = "".join(f"  - id: r{i}\n    refs: ['refs/heads/main']\n    deny_paths: ["
+                    + ", ".join(f"'t{i}/**/*.e{j}'" for j in range(per_rule - 1)) + "]\n" for i in range(MAX_RULES))
+    code, err, out = validate(tmp_path, "version: 1\nname: big\nrules:\n" + rules)
+    assert code == 0, err
+    assert f"valid policy 'big' with {MAX_RULES} rules" in out
+
+
+def test_the_bundled_pack_fits_the_limits_with_room() -> None:
+    with open(resource("policies", "llm-remediation.yml"), "rb") as f:
+        data = f.read()
+    _, policy = load_policy(data, "pack")
+    assert len(data) < MAX_BYTES // 50 and len(policy["rules"]) < MAX_RULES // 50
