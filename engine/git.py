@@ -97,17 +97,19 @@ class Git:
                 return oid.decode("ascii")
         return None
 
-    def peel(self, oids: Sequence[str]) -> list[tuple[str, str] | None]:
-        """(object id, type) each object peels to through any chain of tags; None if missing."""
+    def objects(self, oids: Sequence[str], *, peel: bool = False) -> list[tuple[str, str] | None]:
+        """(object id, type) of each object, with `peel` of what it ends in through any chain of
+        tags; None where it is missing. One process."""
         if not oids:
             return []
+        suffix = "^{}" if peel else ""
         out = self.run("cat-file", "--batch-check=%(objectname) %(objecttype)",
-                       stdin="".join(f"{oid}^{{}}\n" for oid in oids).encode("ascii"))
-        peeled: list[tuple[str, str] | None] = []
+                       stdin="".join(f"{oid}{suffix}\n" for oid in oids).encode("ascii"))
+        found: list[tuple[str, str] | None] = []
         for line in out.decode("ascii", "replace").splitlines():
             oid, _, kind = line.partition(" ")
-            peeled.append((oid, kind) if kind in ("commit", "tree", "blob") else None)
-        return peeled
+            found.append((oid, kind) if kind in ("commit", "tree", "blob", "tag") else None)  # "<name> missing"
+        return found
 
     def tree_paths(self, tree: str) -> list[bytes]:
         """Every path of a tree, recursively (blobs and submodule links), as raw bytes."""

@@ -126,13 +126,7 @@ def lost_records(git: Git, old: str, new: str) -> list[Loss]:
 
 def object_types(git: Git, oids: Sequence[str]) -> dict[str, str]:
     """The type of each object (commit, tree, blob, tag), or "missing"; one process."""
-    out = git.run("cat-file", "--batch-check=%(objectname) %(objecttype)",
-                  stdin="".join(f"{oid}\n" for oid in oids).encode("ascii"))
-    found = {}
-    for oid, line in zip(oids, out.decode("ascii", "replace").splitlines(), strict=False):
-        fields = line.split()
-        found[oid] = fields[1] if len(fields) == 2 else "missing"
-    return found
+    return {oid: found[1] if found else "missing" for oid, found in zip(oids, git.objects(oids), strict=True)}
 
 
 def _read_many(git: Git, wanted: Sequence[tuple[str, str]], *,

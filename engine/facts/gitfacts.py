@@ -276,7 +276,7 @@ class Facts:
 
     def _peel(self, oids: Sequence[str]) -> None:
         todo = [o for o in dict.fromkeys(oids) if o not in self._objects and o not in self._commits]
-        for oid, found in zip(todo, self.git.peel(todo), strict=True):
+        for oid, found in zip(todo, self.git.objects(todo, peel=True), strict=True):
             self._objects[oid] = found
 
     def _tree_walk(self, update: RefUpdate, tree: str) -> tuple[tuple[str, ...], list[str]]:
