@@ -27,7 +27,11 @@ class OverBudget(BaseException):
     waitpid()); a BaseException, so the per-rule `except Exception` cannot swallow it."""
 
 
-_armed = False  # the timer runs; a late SIGALRM after _disarm() is ignored
+# Seconds after the budget within which the interrupted hook must have stopped; past it, a hard
+# stop. Python drops an exception raised while it runs a __del__ method or a gc callback, so the
+# budget's interruption can be swallowed; the hard stop bounds the hook whatever happens.
+GRACE = 1.0
+_timer = "off"  # "armed": the budget runs; "fired": interrupted, the grace runs; "off": stopped
 
 
 def main() -> int:
@@ -56,7 +60,7 @@ def _run(git_dir: str) -> int:
 
     config = _config(git_dir)
     budget = float(config.get("time_budget", DEFAULT_TIME_BUDGET))
-    _arm(budget, started)
+    _arm(budget, started, git_dir)
     from engine import audit
     from engine.change import Change, parse_update_lines
     from engine.decision import EXIT_INVALID
@@ -94,7 +98,7 @@ def _run(git_dir: str) -> int:
     return _record_then_say(git_dir, entry, render(decision), decision.exit_code)
 
 
-def _arm(budget: float, started: float) -> None:
+def _arm(budget: float, started: float, git_dir: str) -> None:
     """Start the one-shot timer for what is left of `budget` (seconds since `started`)."""
     import signal
     import time
@@ -103,25 +107,42 @@ def _arm(budget: float, started: float) -> None:
         raise ValueError(f"time_budget in {CONFIG} must be a positive number of seconds, not {budget!r}")
 
     def expired(signum: int, frame: object) -> None:
-        global _armed
-        if _armed:
-            _armed = False
+        global _timer
+        if _timer == "armed":
+            _timer = "fired"
+            signal.setitimer(signal.ITIMER_REAL, GRACE)
             raise OverBudget(budget)
+        if _timer == "fired":  # the interruption was swallowed, or stopping hangs
+            _hard_stop(git_dir, budget)
 
-    global _armed
+    global _timer
     signal.signal(signal.SIGALRM, expired)
-    _armed = True
+    _timer = "armed"
     signal.setitimer(signal.ITIMER_REAL, max(budget - (time.monotonic() - started), 1e-3))
 
 
 def _disarm() -> None:
     """Stop the timer before the verdict is recorded and shown: both must happen whole."""
-    global _armed
-    if _armed:
+    global _timer
+    if _timer != "off":
         import signal
 
-        _armed = False
+        _timer = "off"
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _hard_stop(git_dir: str, budget: float) -> None:
+    """End the process now: kill every git child, record, say why in one line, exit denied."""
+    from engine.decision import EXIT_DENIED
+    from engine.git import reap_children
+
+    reap_children()
+    entry = _error_entry("time-budget", f"the check took longer than {budget:g} s and did not stop within "
+                                        f"{GRACE:g} s more: stopped hard", None, EXIT_DENIED)
+    _record_then_say(git_dir, entry, f"changegate: push rejected: checking it took longer than the time budget "
+                                     f"of {budget:g} s; an administrator can raise it (policy hook install "
+                                     "--time-budget SECONDS)\n", EXIT_DENIED)
+    os._exit(EXIT_DENIED)
 
 
 def _config(git_dir: str) -> dict[str, Any]:
@@ -157,6 +178,7 @@ def _over_budget(git_dir: str, exc: OverBudget, actor: dict[str, str] | None) ->
 
     from engine.decision import EXIT_DENIED
 
+    _disarm()  # the grace timer must not cut the recording short
     budget = exc.args[0]
     where = "".join(traceback.format_tb(exc.__traceback__, limit=-4))
     return _record_then_say(

@@ -111,3 +111,32 @@ def test_a_budget_that_is_not_a_positive_number_is_refused_at_install(tmp_path: 
         proc = policy_cli("hook", "install", "--repo", str(server.path), "--policy", str(server.policy_file),
                           "--time-budget", bad)
         assert proc.returncode == 2 and "Invalid value for '--time-budget'" in proc.stderr
+
+
+def test_a_swallowed_interruption_still_ends_the_hook_within_the_grace(tmp_path: Path) -> None:
+    """Python drops an exception raised inside a __del__ method or a gc callback: the budget's
+    interruption can vanish there. The hook then stops hard, recorded and in one line."""
+    import subprocess
+    import sys
+
+    git_dir = tmp_path / "repo.git"
+    (git_dir / "changegate").mkdir(parents=True)
+    script = (
+        "import time\n"
+        "import engine.prereceive as p\n"
+        f"p._arm(0.05, time.monotonic(), {str(git_dir)!r})\n"
+        "while True:\n"
+        "    try:\n"
+        "        time.sleep(0.01)\n"
+        "    except BaseException:\n"
+        "        pass  # as Python does with an exception raised in a __del__ method\n"
+    )
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                          cwd=Path(__file__).resolve().parents[2])
+    took = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr
+    assert "took longer than the time budget of 0.05 s" in proc.stderr
+    assert took < 5
+    [entry] = [json.loads(line) for line in (git_dir / "changegate" / "audit.jsonl").read_text().splitlines()]
+    assert entry["error"] == "time-budget" and "stopped hard" in entry["detail"] and entry["allowed"] is False
