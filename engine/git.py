@@ -292,8 +292,11 @@ def _spawn(argv: list[str], env: dict[str, str], fds: list[int]) -> int:
     import signal
 
     actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGALRM, signal.SIGINT))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # read only: Python runs pending handlers here
     try:
+        # Python may run a pending handler *after* blocking (and raise from it): the finally
+        # restores the mask then too, or the signals would stay blocked for good.
+        signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGALRM, signal.SIGINT))
         pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsigdef=(signal.SIGPIPE,),
                               setsigmask=mask)
         _children.add(pid)

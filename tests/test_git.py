@@ -108,3 +108,43 @@ def test_an_exception_from_a_signal_handler_kills_and_reaps_every_git_child(tmp_
         gc.enable()
     git_module.reap_children()  # what the hook does last, for a child whose pid was never returned
     assert set(_children_of(os.getpid())) <= already
+
+
+def test_a_signal_handler_raising_around_a_spawn_never_leaves_signals_blocked() -> None:
+    """Python runs a pending handler inside pthread_sigmask, after the mask changed: if that
+    handler raised while SIGALRM was being held, SIGALRM stayed blocked for good and no later
+    time budget could fire."""
+
+    class Stop(BaseException):
+        pass
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stop
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    previous = signal.signal(signal.SIGALRM, stop)
+    blocked_at = None
+    try:
+        for i in range(2000):
+            signal.setitimer(signal.ITIMER_REAL, 2e-5 * (i % 50 + 1))  # lands anywhere around the spawn
+            try:
+                git_module._wait(git_module._spawn(["true"], dict(os.environ), [devnull] * 3))
+            except Stop:
+                pass
+            while True:  # the timer may fire while it is being stopped
+                try:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+                    break
+                except Stop:
+                    pass
+            git_module.reap_children()
+            if signal.SIGALRM in mask:
+                blocked_at = i
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGALRM, signal.SIGINT))
+                break
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        os.close(devnull)
+    assert blocked_at is None, f"SIGALRM left blocked after spawn #{blocked_at}"
