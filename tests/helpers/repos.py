@@ -102,3 +102,12 @@ class Clone:
 
     def push(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
         return git("push", "--porcelain", "origin", *args, cwd=self.path, check=False, env=env)
+
+
+def protected(root: Path, policy: str) -> tuple[Server, Clone]:
+    """A server protected by `policy` and a clone whose first commit is already on main."""
+    server = Server(root, policy)
+    clone = Clone(root, server)
+    clone.commit("init", "README.md")
+    assert clone.push("HEAD:refs/heads/main").code == 0
+    return server, clone

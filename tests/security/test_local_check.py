@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.repos import Clone, Server, git, policy_cli
+from tests.helpers.repos import Clone, Server, git, policy_cli, protected
 
 POLICY = """
 version: 1
@@ -30,10 +30,7 @@ ZERO = "0" * 40
 
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Server, Clone]:
-    server = Server(tmp_path, POLICY)
-    clone = Clone(tmp_path, server)
-    clone.commit("init", "README.md")
-    assert clone.push("HEAD:refs/heads/main").code == 0
+    server, clone = protected(tmp_path, POLICY)
     clone.git("fetch", "-q")
     return server, clone
 

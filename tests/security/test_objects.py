@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.repos import Clone, Server, git
+from tests.helpers.repos import Clone, Server, git, protected
 
 POLICY = """
 version: 1
@@ -25,11 +25,7 @@ rules:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Server, Clone]:
-    server = Server(tmp_path, POLICY)
-    clone = Clone(tmp_path, server)
-    clone.commit("init", "README.md")
-    assert clone.push("HEAD:refs/heads/main").code == 0
-    return server, clone
+    return protected(tmp_path, POLICY)
 
 
 def tree_with(clone: Clone, *paths: str) -> str:
@@ -95,10 +91,7 @@ def test_a_blob_ref_fails_closed_with_a_reason(repo: tuple[Server, Clone]) -> No
 
 
 def test_blob_refs_allow_lets_a_blob_ref_through(tmp_path: Path) -> None:
-    server = Server(tmp_path, POLICY.replace("rules:", "blob_refs: allow\nrules:"))
-    clone = Clone(tmp_path, server)
-    clone.commit("init", "README.md")
-    assert clone.push("HEAD:refs/heads/main").code == 0
+    server, clone = protected(tmp_path, POLICY.replace("rules:", "blob_refs: allow\nrules:"))
     blob = git("hash-object", "-w", "--stdin", cwd=clone.path, stdin=b"a public key\n").out.strip()
     assert clone.push(f"{blob}:refs/tags/key").code == 0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.repos import Clone, Server, git, policy_cli
+from tests.helpers.repos import Clone, Server, git, policy_cli, protected
 
 POLICY = """
 version: 1
@@ -25,15 +25,18 @@ rules:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Server, Clone]:
-    server = Server(tmp_path, POLICY)
-    clone = Clone(tmp_path, server)
-    clone.commit("init", "README.md")
-    assert clone.push("HEAD:refs/heads/main").code == 0
-    return server, clone
+    return protected(tmp_path, POLICY)
 
 
 def commit_with_weights(clone: Clone) -> str:
     return clone.commit("weights", "models/w.safetensors")
+
+
+def weights_added_then_removed(clone: Clone) -> tuple[str, str]:
+    """(the commit that adds weights, the tip that removes them again)."""
+    hidden = commit_with_weights(clone)
+    clone.git("rm", "-q", "models/w.safetensors")
+    return hidden, clone.commit("remove the weights again")
 
 
 def clean_commit(clone: Clone, base: str) -> str:
@@ -68,9 +71,7 @@ def test_a_replaced_subtree_is_judged_as_stored(repo: tuple[Server, Clone]) -> N
 def test_a_replaced_parent_cannot_hide_a_commit(repo: tuple[Server, Clone]) -> None:
     server, clone = repo
     base = clone.head()
-    hidden = commit_with_weights(clone)
-    clone.git("rm", "-q", "models/w.safetensors")
-    tip = clone.commit("remove the weights again")
+    hidden, tip = weights_added_then_removed(clone)
     # the tip's replacement claims `base` as parent: a walk honouring it never meets `hidden`
     tree = git("rev-parse", f"{tip}^{{tree}}", cwd=clone.path).out.strip()
     fake = git("commit-tree", tree, "-p", base, "-m", "remove the weights again", cwd=clone.path).out.strip()
@@ -95,9 +96,7 @@ def test_a_replacement_ref_is_judged_like_any_ref(repo: tuple[Server, Clone]) ->
 def test_grafts_on_the_server_do_not_hide_commits(repo: tuple[Server, Clone]) -> None:
     server, clone = repo
     base = clone.head()
-    hidden = commit_with_weights(clone)
-    clone.git("rm", "-q", "models/w.safetensors")
-    tip = clone.commit("remove the weights again")
+    hidden, tip = weights_added_then_removed(clone)
     (server.path / "info").mkdir(exist_ok=True)
     (server.path / "info" / "grafts").write_text(f"{tip} {base}\n")
     result = clone.push(f"{tip}:refs/heads/main")
