@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.repos import Clone, Server, policy_cli
+from tests.helpers.repos import Clone, Server, policy_cli, protected
 
 POLICY = 'version: 1\nname: audit\nrules: [{id: no-gguf, deny_paths: ["*.gguf"]}]\n'
 UNRECORDED = ("changegate: push rejected: the decision could not be recorded in the audit log ({reason}); "
@@ -20,11 +20,7 @@ REASONS = {"full disk": "No space left on device", "directory": "Is a directory"
 
 
 def setup(tmp_path: Path) -> tuple[Server, Clone]:
-    server = Server(tmp_path, POLICY)
-    clone = Clone(tmp_path, server)
-    clone.commit("init", "README.md")
-    assert clone.push("HEAD:refs/heads/main").code == 0
-    return server, clone
+    return protected(tmp_path, POLICY)
 
 
 def break_audit_log(server: Server, how: str) -> None:
