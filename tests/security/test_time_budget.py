@@ -73,11 +73,14 @@ def test_a_push_past_the_time_budget_is_rejected_recorded_and_leaves_no_process(
 
 
 def test_thousands_of_patterns_against_thousands_of_paths_hit_the_budget(tmp_path: Path) -> None:
-    """Within every policy limit, and still too slow to judge: the budget is what stops it."""
+    """Within every policy limit, and still too slow to judge: the budget is what stops it.
+
+    Compiling and matching 10,000 patterns against 3,000 paths takes about 1.4 s on 2 cores; the
+    budget is a seventh of that, so the test does not depend on the machine being slow."""
     rules = "".join(f"  - id: r{r}\n    deny_paths: [" + ", ".join(f"'**/x{r}/*/*[0-9]?/f{i}.never'"
                                                               for i in range(1000)) + "]\n" for r in range(10))
     server = Server(tmp_path, "version: 1\nname: wide\nrules:\n" + rules)
-    install(server, "--time-budget", "1")
+    install(server, "--time-budget", "0.2")
     clone = Clone(tmp_path, server)
     for i in range(3000):
         clone.write(f"src/d{i % 40}/sub{i % 7}/file{i}.py")
@@ -86,7 +89,7 @@ def test_thousands_of_patterns_against_thousands_of_paths_hit_the_budget(tmp_pat
     result = clone.push("HEAD:refs/heads/main")
     assert time.monotonic() - start < 15
     assert result.code != 0
-    assert "push rejected: checking it took longer than the time budget of 1 s" in result.remote
+    assert "push rejected: checking it took longer than the time budget of 0.2 s" in result.remote
     assert server.rev("refs/heads/main") is None
 
 
