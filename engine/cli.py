@@ -45,17 +45,12 @@ def parse_time(value: str | None) -> float | None:
     """--now: seconds since the epoch or an ISO 8601 time (for reproducible decisions)."""
     if value is None:
         return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    import datetime as dt
+    from engine.times import parse_moment
 
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is neither epoch seconds nor an ISO 8601 time") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+        return parse_moment(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

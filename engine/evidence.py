@@ -26,6 +26,8 @@ in-toto predicates are::
 
 from __future__ import annotations
 
+from engine.times import format_age, parse_rfc3339, rfc3339
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -79,55 +81,6 @@ _SIGNATURE_REASONS = {
 }
 
 
-# --------------------------------------------------------------------------- times and durations
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0, "y": 365 * 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a duration as the policy schema spells it: 30s, 5m, 1h30m, 7d."""
-    import re
-
-    parts = re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a duration: use a number and a unit (ms s m h d w y), e.g. 7d, 1h30m")
-    return sum(int(n) * _UNITS[u] for n, u in parts)
-
-
-def format_duration(seconds: float) -> str:
-    """7d, 2h5m, 45s: the largest two units, for messages."""
-    seconds = abs(seconds)
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    out = []
-    rest = int(seconds)
-    for name, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        amount, rest = divmod(rest, size)
-        if amount:
-            out.append(f"{amount}{name}")
-    return "".join(out[:2])
-
-
-def format_time(epoch: float) -> str:
-    """RFC 3339 UTC with a Z, as the predicate records times."""
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_time(text: object) -> float | None:
-    """Epoch seconds of an RFC 3339 time; None if it is not one (a time without zone is refused)."""
-    import datetime as dt
-
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
-
-
 # --------------------------------------------------------------------------- building evidence
 
 def artifact_digest(path: str) -> tuple[str, bool]:
@@ -164,8 +117,8 @@ def build_predicate(*, command: Sequence[str], env: str | None, commit: str, exi
         "commit": commit,
         "exitCode": exit_code,
         "result": result or ("passed" if exit_code == 0 else "failed"),
-        "startedOn": format_time(started),
-        "finishedOn": format_time(finished),
+        "startedOn": rfc3339(started),
+        "finishedOn": rfc3339(finished),
         "durationSeconds": round(max(finished - started, 0.0), 3),
         "log": {"name": "dry-run.log", "digest": {"sha256": log_sha256}, "size": log_size},
     }
@@ -191,7 +144,7 @@ def predicate_problems(predicate: Mapping[str, Any]) -> list[str]:
     problems = []
     if predicate.get("result") not in RESULTS:
         problems.append(f"result is {predicate.get('result')!r}, not passed or failed")
-    if parse_time(predicate.get("finishedOn")) is None:
+    if parse_rfc3339(predicate.get("finishedOn")) is None:
         problems.append(f"finishedOn {predicate.get('finishedOn')!r} is not an RFC 3339 time with a zone")
     if "env" in predicate and not isinstance(predicate["env"], str):
         problems.append("env is not a string")
@@ -290,15 +243,15 @@ def judge_envelope(raw: bytes, source: str, *, allowed: AllowedSigners, now: flo
     if env is not None and predicate.get("env") != env:
         seen = f"environment {predicate['env']!r}" if "env" in predicate else "no environment"
         failures.append(("wrong-env", f"it ran in {seen}; {env!r} is required"))
-    finished = parse_time(predicate["finishedOn"])
+    finished = parse_rfc3339(predicate["finishedOn"])
     assert finished is not None
     age = now - finished
     if age < -CLOCK_SKEW:
         failures.append(("future", f"it finished at {predicate['finishedOn']}, "
-                                   f"{format_duration(age)} in the future (the signer's clock is wrong?)"))
+                                   f"{format_age(age)} in the future (the signer's clock is wrong?)"))
     elif max_age is not None and age > max_age:
-        failures.append(("expired", f"it finished at {predicate['finishedOn']}, {format_duration(age)} ago; "
-                                    f"at most {format_duration(max_age)} is allowed"))
+        failures.append(("expired", f"it finished at {predicate['finishedOn']}, {format_age(age)} ago; "
+                                    f"at most {format_age(max_age)} is allowed"))
     if failures:
         detail = "; ".join(d for _, d in failures)
         return Rejected(source, failures[0][0], detail)
@@ -485,8 +438,8 @@ def describe(predicate: Mapping[str, Any], *, now: float | None = None) -> list[
                  + (f", signal {predicate['signal']}" if "signal" in predicate else "") + ")")
     if "commit" in predicate:
         lines.append(f"commit:    {predicate['commit']}")
-    finished = parse_time(predicate.get("finishedOn"))
-    age = f" ({format_duration(now - finished)} ago)" if now is not None and finished is not None else ""
+    finished = parse_rfc3339(predicate.get("finishedOn"))
+    age = f" ({format_age(now - finished)} ago)" if now is not None and finished is not None else ""
     lines.append(f"started:   {predicate.get('startedOn')}")
     lines.append(f"finished:  {predicate.get('finishedOn')}{age}")
     if "durationSeconds" in predicate:
@@ -517,6 +470,6 @@ def _is_hex(text: str, length: int) -> bool:
 
 __all__ = [
     "PREDICATE_DRY_RUN", "Accepted", "Rejected", "artifact_digest", "build_predicate", "describe",
-    "dry_run_statement", "envelopes_in", "find_evidence", "judge_envelope", "parse_duration",
+    "dry_run_statement", "envelopes_in", "find_evidence", "judge_envelope",
     "recorded_artifacts",
 ]

@@ -27,11 +27,10 @@ from engine.evidence import (
     envelope_line,
     envelopes_in,
     judge_envelope,
-    parse_duration,
-    parse_time,
 )
 from engine.git import Git, GitError, work_tree
 from engine.notes import NOTES_REFS
+from engine.times import parse_duration, parse_rfc3339
 
 EXIT_OK, EXIT_REJECTED = 0, 1
 
@@ -156,7 +155,7 @@ def create(*, cmd: Sequence[str], key: str, rev: str, repo: str, env: str | None
 
 
 def _time(text: str, flag: str) -> float:
-    value = parse_time(text)
+    value = parse_rfc3339(text)
     if value is None:
         raise click.UsageError(f"{flag} {text!r} is not an ISO 8601 time with a zone (e.g. 2026-06-01T12:00:00Z)")
     return value

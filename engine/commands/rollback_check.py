@@ -102,7 +102,7 @@ def _measure(rules: list[LiveRule], ctx: Any) -> tuple[list[Outcome], list[str]]
 
 
 def _when(at: float) -> str:
-    from engine.facts.prometheus import format_time
+    from engine.times import format_time
 
     return format_time(at)
 
@@ -145,7 +145,7 @@ def _finish(fmt: str, compiled: dict[str, Any], decision: str, code: int, taken:
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
-    from engine.facts.prometheus import parse_duration
+    from engine.times import parse_duration
 
     try:
         seconds = parse_duration(value)

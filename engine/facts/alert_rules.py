@@ -32,11 +32,9 @@ from engine.facts.prometheus import (
     Labels,
     PrometheusClient,
     PrometheusError,
-    format_duration,
     format_labels,
-    format_time,
-    parse_duration,
 )
+from engine.times import format_duration, format_time, parse_duration
 
 if TYPE_CHECKING:
     from os import PathLike

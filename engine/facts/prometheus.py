@@ -37,6 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
+from engine.times import format_duration, format_time
+
 if TYPE_CHECKING:
     import requests
 
@@ -54,12 +56,9 @@ __all__ = [
     "ThresholdResult",
     "Verdict",
     "evaluate_threshold",
-    "format_duration",
     "format_labels",
-    "format_time",
     "judge_instant",
     "judge_range",
-    "parse_duration",
 ]
 
 ErrorKind = Literal["unreachable", "timeout", "http", "bad_query", "malformed", "config"]
@@ -114,48 +113,6 @@ class ActiveAlert(NamedTuple):
     state: str  # "pending" or "firing"
     active_at: str | None
     value: str | None
-
-
-# --------------------------------------------------------------------------- durations
-
-_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-_DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration (``5m``, ``1h30m``, ``1d``, ``500ms``).
-
-    Rules files and policies spell durations the way Prometheus does; one parser keeps
-    ``for: 5m`` meaning the same everywhere.
-    """
-    match = _DURATION.match(text.strip())
-    if not text.strip() or match is None or not any(match.groups()):
-        raise ValueError(
-            f"{text!r} is not a Prometheus duration: use units y w d h m s ms, largest first, e.g. 5m, 1h30m, 30s"
-        )
-    return sum(int(amount) * unit for amount, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if amount)
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest Prometheus spelling of ``seconds`` (300 -> ``5m``), for messages."""
-    millis = round(seconds * 1000)
-    if millis == 0:
-        return "0s"
-    parts = []
-    for unit, name in ((3_600_000, "h"), (60_000, "m"), (1000, "s"), (1, "ms")):
-        amount, millis = divmod(millis, unit)
-        if amount:
-            parts.append(f"{amount}{name}")
-    return "".join(parts)
-
-
-def format_time(timestamp: float) -> str:
-    """UTC ISO-8601 time for messages: unix seconds mean nothing to a reader."""
-    from datetime import UTC, datetime
-
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    spec = "milliseconds" if moment.microsecond else "seconds"
-    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def format_labels(labels: Labels) -> str:

@@ -14,6 +14,7 @@ from engine.policy import MAX_PROBLEMS, PolicyError, Problem
 from engine.policy.limits import MAX_BYTES, MAX_PATTERNS, MAX_RULES
 from engine.policy.patterns import PatternError, compile_patterns
 from engine.policy.yamldoc import Document, read
+from engine.times import DURATION_PATTERN
 
 # Keys that make a rule what it is; a rule has exactly one.
 RULE_KINDS = ("deny", "deny_paths", "require")
@@ -143,6 +144,9 @@ def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem
     if kind == "pattern" and path and path[-1] == "id":
         return [Problem(source, line, col, f"rule id {value!r} may use only lowercase letters, "
                                            "digits, '.', '_' and '-', starting with a letter or digit")]
+    if kind in ("pattern", "minLength") and schema.get("pattern") == DURATION_PATTERN:
+        return [Problem(source, line, col, f"{value!r} in {where} is not a duration: use units y w d h m s ms, "
+                                           "each at most once, largest first (e.g. 30s, 5m, 1h30m, 7d)")]
     if kind in ("minItems", "minLength"):
         return [Problem(source, line, col, f"{where} must not be empty")]
     if kind == "uniqueItems":

@@ -160,7 +160,7 @@ class RequireBenchmark(Rule):
 
     def _from_mlflow(self, facts: Facts, spec: dict[str, Any], metric: str, update: RefUpdate) -> Measurement:
         from engine.facts.mlflow import MlflowClient, MlflowError, read_mlflow_metric
-        from engine.facts.prometheus import parse_duration
+        from engine.times import parse_duration
 
         config = (facts.policy.get("sources") or {}).get("mlflow")
         if not config:

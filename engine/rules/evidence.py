@@ -20,8 +20,6 @@ from engine.evidence import (
     Rejected,
     artifact_digest,
     find_evidence,
-    format_duration,
-    parse_time,
     recorded_artifacts,
 )
 from engine.facts.gitfacts import Facts, TrustError
@@ -147,15 +145,17 @@ class RequireEvidence(Rule):
 
 
 def _seconds(max_age: str | None) -> float | None:
-    from engine.evidence import parse_duration
+    from engine.times import parse_duration
 
     return parse_duration(max_age) if max_age else None
 
 
 def _summary(a: Accepted, now: float) -> str:
     p = a.predicate
-    finished = parse_time(p.get("finishedOn"))
-    age = f", finished {format_duration(now - finished)} ago" if finished is not None else ""
+    from engine.times import format_age, parse_rfc3339
+
+    finished = parse_rfc3339(p.get("finishedOn"))
+    age = f", finished {format_age(now - finished)} ago" if finished is not None else ""
     env = f" in {p['env']}" if "env" in p else ""
     who = f", signed by {', '.join(a.signers)}" if a.signers else ""
     return f"{p.get('result')}{env}{who}{age}"

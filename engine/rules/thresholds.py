@@ -86,7 +86,8 @@ class LiveRule(Rule):
 
     def prometheus(self, ctx: LiveContext) -> PrometheusClient:
         """The client for sources.prometheus (policy validation guarantees it is configured)."""
-        from engine.facts.prometheus import PrometheusClient, PrometheusError, parse_duration
+        from engine.facts.prometheus import PrometheusClient, PrometheusError
+        from engine.times import parse_duration
 
         config = ctx.sources.get("prometheus")
         if not config:
@@ -102,7 +103,8 @@ class RequireThreshold(LiveRule):
     kind = "require.threshold"
 
     def check(self, ctx: LiveContext) -> Outcome:
-        from engine.facts.prometheus import PrometheusError, evaluate_threshold, parse_duration
+        from engine.facts.prometheus import PrometheusError, evaluate_threshold
+        from engine.times import parse_duration
 
         p = self.params
         between = tuple(p["between"]) if "between" in p else None
@@ -146,7 +148,8 @@ class RequireAlerts(LiveRule):
         import time
 
         from engine.facts.alert_rules import RulesFileError, firing_alerts, parse_rules
-        from engine.facts.prometheus import PrometheusError, format_time
+        from engine.facts.prometheus import PrometheusError
+        from engine.times import format_time
 
         p = self.params
         on_error = p.get("on_error", "deny")
@@ -205,7 +208,7 @@ def _alert_name(alert: str, labels: tuple[tuple[str, str], ...]) -> str:
 
 
 def _series_lines(result: ThresholdResult) -> list[str]:
-    from engine.facts.prometheus import format_time
+    from engine.times import format_time
 
     return [f"{s.name} = {s.value:g} at {format_time(s.timestamp)}" for s in result.series]
 

@@ -13,7 +13,8 @@ from in_toto_attestation.v1 import statement_pb2
 from securesystemslib import dsse as sslib_dsse
 from securesystemslib.signer import SSlibKey
 
-from engine.evidence import PREDICATE_DRY_RUN, parse_time
+from engine.evidence import PREDICATE_DRY_RUN
+from engine.times import parse_rfc3339 as parse_time
 from tests.evidence.evidence_support import decode, dry_run, protected, tree
 from tests.helpers.attest import KeyPair
 from tests.helpers.repos import Clone

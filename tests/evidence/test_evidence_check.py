@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 from engine.change import Actor, Change, Inputs, RefUpdate
-from engine.evidence import Accepted, find_evidence, parse_duration
+from engine.evidence import Accepted, find_evidence
 from engine.facts.gitfacts import Facts
 from engine.git import Git
 from engine.policy.compile import compile_policy
 from engine.policy.source import PolicySource
+from engine.times import parse_duration
 from tests.evidence.evidence_support import POLICY, create, dry_run, protected, push_with_notes, tree
 from tests.helpers.attest import KeyPair
 from tests.helpers.repos import Clone, policy_cli

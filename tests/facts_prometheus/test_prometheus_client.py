@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.facts.prometheus import PrometheusClient, PrometheusError, parse_duration
+from engine.facts.prometheus import PrometheusClient, PrometheusError
+from engine.times import parse_duration
 from tests.helpers.prometheus import (
     INSTALL_HINT,
     PrometheusServer,
