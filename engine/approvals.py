@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from engine.facts.github import GitHub, PullCommit, PullRequest, Review
     from engine.git import Git
     from engine.policy.patterns import Matcher
+    from engine.rules.approvals import ApprovalsParams
 
 PREDICATE_TYPE = "urn:changegate:predicate:approval:v1"
 APPROVED = "approved"
@@ -65,16 +66,16 @@ class Requirement:
     webhook: str | None = None
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> Requirement:
-        eligible = params.get("from") or {}
+    def from_params(cls, params: ApprovalsParams) -> Requirement:
+        eligible = params.from_ or {}
         return cls(
-            count=int(params["count"]),
+            count=params.count,
             users=tuple(eligible.get("users", ())),
             teams=tuple(eligible.get("teams", ())),
             signers=tuple(eligible.get("signers", ())),
-            exclude_author=bool(params.get("exclude_author", True)),
-            invalidate_on_push=bool(params.get("invalidate_on_push", True)),
-            webhook=(params.get("notify") or {}).get("webhook"),
+            exclude_author=params.exclude_author,
+            invalidate_on_push=params.invalidate_on_push,
+            webhook=(params.notify or {}).get("webhook"),
         )
 
     @property

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # Bump when the compiled layout changes; the compiler's files are part of the tag as well.
-COMPILED_FORMAT = 2
+COMPILED_FORMAT = 3
 
 
 def compiled(source: PolicySource, cache_dir: str | None) -> dict[str, Any]:
@@ -71,7 +71,8 @@ def _tag() -> str:
     """Names the code that compiles: an entry written by any other changegate (an upgrade, a
     patched checkout that kept its version number) is never read."""
     here = os.path.dirname(os.path.abspath(__file__))
-    files = [os.path.join(here, name) for name in os.listdir(here) if name.endswith(".py")]
+    kinds = os.path.join(os.path.dirname(here), "rules")  # rule kinds declare defaults and pattern fields
+    files = [os.path.join(d, name) for d in (here, kinds) for name in os.listdir(d) if name.endswith(".py")]
     from engine.resources import resource
 
     stats = [os.stat(p) for p in [*sorted(files), resource("policies", "schema", "policy.schema.json")]]

@@ -1,7 +1,8 @@
 """Turn a validated policy into its compiled form: plain JSON with patterns as regexes.
 
 The compiled form is what rules are built from, and what the hook caches, so a push
-never pays for YAML parsing, schema validation or pattern translation.
+never pays for YAML parsing, schema validation or pattern translation. Each rule names
+the module and class of its kind, so building it imports only that kind.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import hashlib
 from typing import Any
 
 from engine import __version__
-from engine.policy.load import default_stages, load_policy, position, rule_kind
+from engine.policy.load import field_value, kind_of, load_policy, position
 from engine.policy.patterns import compile_patterns
+from engine.rules import kinds
 
 
 def digest(data: bytes) -> str:
@@ -21,30 +23,35 @@ def digest(data: bytes) -> str:
 def compile_policy(data: bytes, source: str) -> dict[str, Any]:
     root, policy = load_policy(data, source)
     default_enforcement = policy.get("enforcement", "enforce")
+    registry = kinds()
     rules = []
     for index, rule in enumerate(policy["rules"]):
-        kind = rule_kind(rule)
-        params: dict[str, Any] = dict(rule["require"][kind[8:]]) if kind.startswith("require.") else {kind: rule[kind]}
+        kind = kind_of(rule)
+        cls = registry[kind]
+        body = field_value(rule, kind)
         # Path patterns match normalised names too unless the rule opts out; ref patterns never do.
         normalize = rule.get("path_matching", "normalized") == "normalized"
-        if kind == "deny_paths":
-            params["compiled"] = compile_patterns(rule[kind], normalize=normalize)
-        if kind == "require.evidence" and "paths" in params:
-            params["compiled_paths"] = compile_patterns(params["paths"], normalize=normalize)
+        patterns = {}
+        for field in cls.pattern_fields:
+            raw = field_value(body, field)
+            if raw is not None:
+                patterns[field] = [raw, compile_patterns(raw, normalize=normalize)]
         refs = rule.get("refs")
         when = rule.get("when", {}).get("paths")
         rules.append({
             "id": rule["id"],
             "kind": kind,
+            "implementation": [cls.__module__, cls.__name__],
             "line": position(root, ["rules", index])[0],
-            "on": rule.get("on", default_stages(kind)),
+            "on": rule.get("on", list(cls.default_stages)),
             "refs": [refs, compile_patterns(refs)] if refs else None,
             "when_paths": [when, compile_patterns(when, normalize=normalize)] if when else None,
             "except_actors": rule.get("except", {}).get("actors", []),
             "enforcement": rule.get("enforcement", default_enforcement),
             "message": rule.get("message", ""),
             "description": rule.get("description", ""),
-            "params": params,
+            "params": body,
+            "patterns": patterns,
         })
     return {
         "changegate": __version__,

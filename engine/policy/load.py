@@ -16,24 +16,32 @@ from engine.policy.patterns import PatternError, compile_patterns
 from engine.policy.yamldoc import Document, read
 from engine.times import DURATION_PATTERN
 
-# Keys that make a rule what it is; a rule has exactly one.
-RULE_KINDS = ("deny", "deny_paths", "require")
-DEFAULT_STAGES = ["push", "merge"]
-# Requirements that ask live services: never judged by the push hook (GitHub Enterprise
-# gives all pre-receive hooks 5 s together), so they default to, and must stay at, merge/deploy.
-LIVE_REQUIREMENTS = ("threshold", "alerts", "benchmark")
-LIVE_STAGES = ["merge", "deploy"]
 RESERVED_ID_PREFIX = "changegate-"  # built-in rules (engine/rules/records.py) report under such ids
 
 
-def rule_kind(rule: dict[str, Any]) -> str:
-    """`deny`, `deny_paths`, or `require.<what>` (e.g. require.evidence)."""
-    kind = next(k for k in RULE_KINDS if k in rule)
-    return f"require.{next(iter(rule['require']))}" if kind == "require" else kind
+def kind_keys() -> list[str]:
+    """The keys that make a rule what it is (deny, deny_paths, require, ...): a rule has exactly one."""
+    from engine.rules import kinds
+
+    return list(dict.fromkeys(kind.split(".")[0] for kind in kinds()))
 
 
-def default_stages(kind: str) -> list[str]:
-    return LIVE_STAGES if kind.removeprefix("require.") in LIVE_REQUIREMENTS else DEFAULT_STAGES
+def kind_of(rule: dict[str, Any]) -> str:
+    """The registered kind of a schema-valid rule: `deny_paths`, or `require.evidence` for
+    require: {evidence: ...}."""
+    from engine.rules import kinds
+
+    for kind in kinds():
+        if field_value(rule, kind) is not None:
+            return kind
+    raise ValueError(f"rule {rule.get('id')!r} has none of the keys {', '.join(kinds())}")
+
+
+def field_value(node: Any, field: str) -> Any:
+    """The value at a dotted `field` ("require.evidence", "paths"; "" is `node` itself), or None."""
+    for step in field.split(".") if field else ():
+        node = node.get(step) if isinstance(node, dict) else None
+    return node
 
 
 def schema_path() -> str:
@@ -129,10 +137,9 @@ def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem
         missing = [k for k in schema["required"] if k not in value]
         return [Problem(source, line, col, f"{where} is missing required key {k!r}") for k in missing]
     if kind == "oneOf" and isinstance(value, dict) and "id" in schema.get("required", []):
-        kinds = [k for k in RULE_KINDS if k in value]
-        found = ", ".join(kinds) if kinds else "none"
-        return [Problem(source, line, col,
-                        f"{where} must have exactly one of {', '.join(RULE_KINDS)} (found: {found})")]
+        keys = kind_keys()
+        found = ", ".join(k for k in keys if k in value) or "none"
+        return [Problem(source, line, col, f"{where} must have exactly one of {', '.join(keys)} (found: {found})")]
     if kind == "enum":
         allowed = ", ".join(str(v) for v in schema["enum"])
         return [Problem(source, line, col, f"{value!r} is not allowed in {where}; allowed: {allowed}")]
@@ -181,16 +188,15 @@ def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list
                                     f"duplicate rule id {rid!r} (first used by rules[{seen[rid]}])"))
         elif isinstance(rid, str):
             seen[rid] = index
-        for field in _pattern_fields(rule):
-            patterns = _get(rule, field)
+        for field, patterns in _pattern_fields(rule):
             for i, pattern in enumerate(patterns):
-                at = position(root, ["rules", index, *field, i])
+                at = position(root, ["rules", index, *field.split("."), i])
                 try:
                     compile_patterns([pattern])
                 except PatternError as exc:
-                    problems.append(Problem(source, *at, f"rules[{index}].{'.'.join(field)}: {exc}"))
+                    problems.append(Problem(source, *at, f"rules[{index}].{field}: {exc}"))
                     continue
-                if field == ("refs",) and not pattern.lstrip("!/").startswith("refs/"):
+                if field == "refs" and not pattern.lstrip("!/").startswith("refs/"):
                     problems.append(Problem(
                         source, *at, f"ref pattern {pattern!r} must be a full ref name, "
                                      f"e.g. 'refs/heads/{pattern.lstrip('!/')}' or 'refs/tags/*'"))
@@ -200,10 +206,10 @@ def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list
 def _too_many_patterns(root: Document, data: dict[str, Any], source: str) -> Problem | None:
     total = 0
     for index, rule in enumerate(data.get("rules", [])):
-        for field in _pattern_fields(rule):
-            total += len(_get(rule, field))
+        for field, patterns in _pattern_fields(rule):
+            total += len(patterns)
             if total > MAX_PATTERNS:
-                return Problem(source, *position(root, ["rules", index, *field]),
+                return Problem(source, *position(root, ["rules", index, *field.split(".")]),
                                f"more than {MAX_PATTERNS:,} patterns in the policy (refs, when.paths, deny_paths "
                                f"and evidence paths together): the limit is {MAX_PATTERNS:,}")
     return None
@@ -211,48 +217,42 @@ def _too_many_patterns(root: Document, data: dict[str, Any], source: str) -> Pro
 
 def _requirement_problems(root: Document, rule: dict[str, Any], index: int, source: str, *,
                           sources: dict[str, Any], has_trust: bool) -> list[Problem]:
-    """A requirement's needs: live checks off the push path, their source configured, a trust file."""
-    if "require" not in rule:
-        return []
-    what, body = next(iter(rule["require"].items()))
+    """What a kind needs beyond its schema, as the kind declares it: live checks off the push
+    path, the sources it reads configured, a trust file when it checks signatures."""
+    from engine.rules import kinds
+    from engine.rules.base import parse_params
+
+    kind = kind_of(rule)
+    cls = kinds()[kind]
+    params = parse_params(cls.Params, field_value(rule, kind))
     where = f"rules[{index}] (id {rule['id']!r})"
-    at = position(root, ["rules", index, "require", what], key=True)
+    at = position(root, ["rules", index, *kind.split(".")], key=True)
     problems = []
-    if what in LIVE_REQUIREMENTS and "push" in rule.get("on", LIVE_STAGES):
+    if cls.live and "push" in rule.get("on", cls.default_stages):
         problems.append(Problem(source, *position(root, ["rules", index, "on"]), (
-            f"{where}: a {what} rule cannot run on push: the push hook never calls external services "
+            f"{where}: a {kind.split('.')[-1]} rule cannot run on push: the push hook never calls external services "
             "(GitHub Enterprise gives all hooks 5 s); use on: [merge, deploy]")))
-    needed = []
-    if what in ("threshold", "alerts"):
-        needed.append(body.get("source", "prometheus"))
-    if what == "benchmark":
-        needed += ["mlflow" for side in ("results", "baseline") if isinstance(body.get(side), dict)
-                   and "mlflow" in body[side]]
     problems += [Problem(source, *at, f"{where} reads {name}, but sources.{name} is not configured")
-                 for name in dict.fromkeys(needed) if name not in sources]
-    signed = what == "evidence" or (what == "approvals" and "signers" in body.get("from", {})) or (
-        what == "benchmark" and any(isinstance(body.get(side), str) for side in ("results", "baseline")))
-    if signed and not has_trust:
+                 for name in dict.fromkeys(cls.sources(params)) if name not in sources]
+    if cls.needs_trust(params) and not has_trust:
         problems.append(Problem(source, *at, f"{where} checks signatures, so the policy needs "
                                              "trust: {allowed_signers: PATH} (who may sign)"))
-    from importlib.util import find_spec
-
-    from engine.rules import REGISTRY
-
-    if find_spec(REGISTRY[f"require.{what}"][0]) is None:
-        problems.append(Problem(source, *at, f"{where}: require.{what} is not supported by this installation"))
     return problems
 
 
-def _pattern_fields(rule: dict[str, Any]) -> list[tuple[str, ...]]:
-    fields = [("refs",), ("when", "paths"), ("deny_paths",), ("require", "evidence", "paths")]
-    return [f for f in fields if isinstance(_get(rule, f), list)]
+def _pattern_fields(rule: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """(where, patterns) of every pattern list of a rule: refs, when.paths and its kind's fields."""
+    from engine.rules import kinds
 
-
-def _get(node: Any, field: Sequence[str]) -> Any:
-    for step in field:
-        node = node.get(step) if isinstance(node, dict) else None
-    return node
+    fields = ["refs", "when.paths"]
+    registry = kinds()
+    for key in kind_keys():
+        if key in rule:
+            kind = next((k for k in registry if field_value(rule, k) is not None), None)
+            if kind is not None:
+                fields += [".".join(filter(None, (kind, f))) for f in registry[kind].pattern_fields]
+    found = [(f, field_value(rule, f)) for f in fields]
+    return [(f, value) for f, value in found if isinstance(value, list)]
 
 
 def load_policy(data: bytes, source: str) -> tuple[Document, dict[str, Any]]:

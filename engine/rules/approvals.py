@@ -9,6 +9,8 @@ path scope, say): each must be satisfied on its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from engine import approvals as ap
 from engine.change import RefUpdate
 from engine.decision import Outcome
@@ -22,8 +24,23 @@ if TYPE_CHECKING:
     from engine.attest import AllowedSigners
 
 
+@dataclass(frozen=True)
+class ApprovalsParams:  # a dataclass: a NamedTuple field may not be called `count`
+    count: int
+    from_: dict[str, list[str]] | None = None  # users, teams, signers
+    exclude_author: bool = True
+    invalidate_on_push: bool = True
+    notify: dict[str, str] | None = None  # {webhook: URL}
+
+
 class RequireApprovals(Rule):
     kind = "require.approvals"
+    Params = ApprovalsParams
+    params: ApprovalsParams
+
+    @classmethod
+    def needs_trust(cls, params: ApprovalsParams) -> bool:
+        return "signers" in (params.from_ or {})
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         requirement = ap.Requirement.from_params(self.params)

@@ -1,7 +1,14 @@
-"""What every rule shares: where it applies (stage, refs, paths, actors) and its enforcement.
+"""What every rule shares: where it applies (stage, refs, paths, actors) and its enforcement,
+and how a rule kind declares itself.
 
-A rule kind subclasses `Rule` and implements `evaluate(facts, updates)`; `judge`
-decides applicability first, so kinds only ever see updates they apply to.
+A rule kind is one module in engine/rules/ with one `Rule` subclass that declares, as class
+attributes, everything the loader, compiler and validator need: its policy key (`kind`), its
+typed parameters with their defaults (`Params`), its default stages, whether it asks live
+services, its pattern fields, the sources and trust it needs. Its JSON Schema fragment is
+policies/schema/kinds/<kind>.json. `engine.rules.kinds()` finds it; nothing else names it.
+
+`judge` decides applicability first, so `evaluate(facts, updates)` only ever sees updates the
+rule applies to.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar
 
+    from engine.change import Stage
     from engine.decision import Status
     from engine.policy.patterns import Verdict
 
@@ -24,8 +32,27 @@ MAX_SEEN = 12  # lines of evidence per outcome; the rest is counted
 
 
 class Rule(ABC):
-    kind: ClassVar[str]
+    # --- what a kind declares -------------------------------------------------------------
+    kind: ClassVar[str]  # its key in a policy rule: "deny_paths", or "require.approvals" for require: {approvals}
+    Params: ClassVar[type[Any]]  # typed parameters (a NamedTuple; defaults are the schema's defaults)
+    default_stages: ClassVar[tuple[Stage, ...]] = ("push", "merge")
+    live: ClassVar[bool] = False  # asks live services: never judged on push (servers give hooks ~5 s)
+    pattern_fields: ClassVar[tuple[str, ...]] = ()  # git path patterns in its parameters ("" is the body itself)
     reads_paths: ClassVar[bool] = False  # whether evaluate() looks at changed paths
+
+    params: Any  # an instance of Params; each kind narrows the type
+
+    @classmethod
+    def sources(cls, params: Any) -> tuple[str, ...]:
+        """The `sources:` entries of the policy that rules of this kind read, for these parameters."""
+        return ()
+
+    @classmethod
+    def needs_trust(cls, params: Any) -> bool:
+        """Whether these parameters check signatures, so the policy must name trust.allowed_signers."""
+        return False
+
+    # --- a rule of the policy ------------------------------------------------------------------
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.id: str = spec["id"]
@@ -38,7 +65,8 @@ class Rule(ABC):
         self.exempt = frozenset(spec["except_actors"])
         self.enforcement: str = spec["enforcement"]
         self.message: str = spec["message"]
-        self.params: dict[str, Any] = spec["params"]
+        self.params = parse_params(self.Params, spec["params"])
+        self.patterns = {field: Matcher(compiled, raw) for field, (raw, compiled) in spec["patterns"].items()}
         self.needs_paths = self.reads_paths or self.when is not None
 
     def judge(self, facts: Facts) -> Outcome:
@@ -113,6 +141,19 @@ class Rule(ABC):
             message = f"{self.message} ({message})"
         return Outcome(self.id, status, message, tuple(_bounded(seen or [])), required, fix,
                        self.enforcement, tuple(dict.fromkeys(paths or [])))
+
+
+# Parameter names that are Python keywords get a trailing underscore (for -> for_, from -> from_).
+_KEYWORDS = frozenset(("for", "from"))
+
+
+def parse_params(params_type: type[Any], body: Any) -> Any:
+    """A kind's typed parameters from its (schema-validated) policy body: a list body is the only
+    field; lists become tuples, so parameters are immutable; absent keys take their defaults."""
+    if not isinstance(body, dict):
+        return params_type(tuple(body) if isinstance(body, list) else body)
+    return params_type(**{(key + "_" if key in _KEYWORDS else key): tuple(value) if isinstance(value, list) else value
+                          for key, value in body.items()})
 
 
 def _bounded(lines: list[str]) -> list[str]:

@@ -26,7 +26,7 @@ baseline; without bounds it is an error (`on_error`; `allow` admits a first meas
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from engine.change import RefUpdate
 from engine.decision import Outcome
@@ -35,6 +35,24 @@ from engine.rules.base import Rule, short
 
 if TYPE_CHECKING:
     from engine.facts.results import Measurement
+
+Action = Literal["deny", "allow", "warn"]
+Source = str | dict[str, Any]  # "evidence", "refs/...", {file: ...} or {mlflow: {...}}
+
+
+class BenchmarkParams(NamedTuple):
+    results: Source
+    metric: str
+    baseline: Source | None = None
+    format: Literal["lm-eval", "pytest-benchmark", "json", "mlflow", "evidence"] | None = None
+    min: float | None = None
+    max: float | None = None
+    max_regression: float | str = 0.0  # absolute, or "2%" of the baseline
+    confidence: float = 0.95
+    higher_is_better: bool | None = None  # None: from the metric's name and format
+    on_inconclusive: Action = "deny"
+    on_error: Action = "deny"
+
 
 _WORST = {"pass": 0, "skip": 0, "warn": 1, "fail": 2, "error": 3}
 
@@ -49,6 +67,19 @@ class MissingSource(SourceError):
 
 class RequireBenchmark(Rule):
     kind = "require.benchmark"
+    Params = BenchmarkParams
+    params: BenchmarkParams
+    default_stages = ("merge", "deploy")
+    live = True
+
+    @classmethod
+    def sources(cls, params: BenchmarkParams) -> tuple[str, ...]:
+        sides = (params.results, params.baseline)
+        return ("mlflow",) if any(isinstance(s, dict) and "mlflow" in s for s in sides) else ()
+
+    @classmethod
+    def needs_trust(cls, params: BenchmarkParams) -> bool:
+        return any(isinstance(s, str) for s in (params.results, params.baseline))
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         judged: dict[str, tuple[RefUpdate, Outcome]] = {}
@@ -67,26 +98,25 @@ class RequireBenchmark(Rule):
         from engine.stats import StatsError, compare
 
         p = self.params
-        metric: str = p["metric"]
-        on_error = p.get("on_error", "deny")
-        bounds = {k: p[k] for k in ("min", "max") if k in p}
+        metric, on_error = p.metric, p.on_error
+        bounds = {k: v for k, v in (("min", p.min), ("max", p.max)) if v is not None}
         required = _required(p)
         try:
-            candidate = self._read(facts, p["results"], update)
+            candidate = self._read(facts, p.results, update)
         except SourceError as exc:
             return self.by_action(on_error, f"cannot read the candidate's {metric}: {exc}", required=required,
-                                  error=True, fix=_source_fix(p["results"]))
+                                  error=True, fix=_source_fix(p.results))
         baseline: Measurement | None = None
         missing = ""
-        if "baseline" in p:
+        if p.baseline is not None:
             try:
-                baseline = self._read(facts, p["baseline"], update)
+                baseline = self._read(facts, p.baseline, update)
             except MissingSource as exc:
                 missing = str(exc)
             except SourceError as exc:
                 return self.by_action(on_error, f"cannot read the baseline's {metric}: {exc}",
                                       seen=[_seen("candidate", candidate)], required=required, error=True,
-                                      fix=_source_fix(p["baseline"]))
+                                      fix=_source_fix(p.baseline))
         if baseline is None and not bounds:
             why = f"the baseline is missing: {missing}" if missing else "the rule gives no baseline, min or max"
             return self.by_action(
@@ -96,8 +126,8 @@ class RequireBenchmark(Rule):
                     "on_error: allow admits a first measurement")
         try:
             comparison = compare(
-                candidate, baseline, higher_is_better=p.get("higher_is_better"),
-                max_regression=p.get("max_regression", 0.0), confidence=p.get("confidence", 0.95), **bounds)
+                candidate, baseline, higher_is_better=p.higher_is_better,
+                max_regression=p.max_regression, confidence=p.confidence, min=p.min, max=p.max)
         except StatsError as exc:
             return self.by_action(on_error, f"{metric} cannot be compared: {exc}", required=required, error=True,
                                   fix="fix the benchmark rule's parameters")
@@ -115,7 +145,7 @@ class RequireBenchmark(Rule):
             return self.outcome("fail", message, seen=seen, required=required,
                                 fix=f"improve {metric} (or fix the regression) and re-run the evaluation; "
                                     "a policy owner may raise max_regression")
-        return self.by_action(p.get("on_inconclusive", "deny"), f"inconclusive: {message}", seen=seen,
+        return self.by_action(p.on_inconclusive, f"inconclusive: {message}", seen=seen,
                               required=required,
                               fix="evaluate on more items or repeat the runs to narrow the interval, "
                                   "or record the uncertainty (stderr, samples) the comparison can use")
@@ -125,7 +155,7 @@ class RequireBenchmark(Rule):
     def _read(self, facts: Facts, spec: Any, update: RefUpdate) -> Measurement:
         from engine.facts.results import ResultsError
 
-        metric: str = self.params["metric"]
+        metric = self.params.metric
         try:
             if spec == "evidence":
                 return _from_evidence(facts, facts.tree(update.new), metric, f"the evidence of {update.name}")
@@ -144,7 +174,7 @@ class RequireBenchmark(Rule):
         from engine.facts.results import read_json_metric, read_results
 
         path: str = spec["file"]
-        fmt = self.params.get("format") or ("json" if "key" in spec else None)
+        fmt = self.params.format or ("json" if "key" in spec else None)
         if fmt is None:
             raise SourceError(f"say which format {path} is in: format: lm-eval, pytest-benchmark or json "
                               "(or give key: for a JSON key path)")
@@ -214,16 +244,16 @@ def _seen(side: str, m: Measurement) -> str:
     return f"{side}: {m.metric} = {m.describe()} from {m.source}"
 
 
-def _required(p: dict[str, Any]) -> str:
+def _required(p: BenchmarkParams) -> str:
     parts = []
-    if "baseline" in p:
-        parts.append(f"no regression of {p['metric']} beyond {p.get('max_regression', 0)} against the baseline "
-                     f"at {p.get('confidence', 0.95):g} confidence")
-    if "min" in p:
-        parts.append(f"{p['metric']} at least {p['min']:g}")
-    if "max" in p:
-        parts.append(f"{p['metric']} at most {p['max']:g}")
-    return "; ".join(parts) or f"a baseline, min or max for {p['metric']}"
+    if p.baseline is not None:
+        parts.append(f"no regression of {p.metric} beyond {p.max_regression or 0} against the baseline "
+                     f"at {p.confidence:g} confidence")
+    if p.min is not None:
+        parts.append(f"{p.metric} at least {p.min:g}")
+    if p.max is not None:
+        parts.append(f"{p.metric} at most {p.max:g}")
+    return "; ".join(parts) or f"a baseline, min or max for {p.metric}"
 
 
 def _source_fix(spec: Any) -> str:

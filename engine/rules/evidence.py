@@ -24,26 +24,46 @@ from engine.evidence import (
 )
 from engine.facts.gitfacts import Facts, TrustError
 from engine.notes import NOTES_REFS, annotated
-from engine.policy.patterns import Matcher
 from engine.rules.base import Rule, short
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, NamedTuple
+else:
+    from engine.record import NamedTuple
 
 NEARBY_COMMITS = 50  # pushed commits whose trees are searched for misplaced evidence, to explain a miss
 
 
+class EvidenceParams(NamedTuple):
+    type: Literal["dry-run"]
+    result: Literal["passed", "failed"] = "passed"
+    max_age: str | None = None  # a duration
+    signers: str | tuple[str, ...] | None = None
+    env: str | None = None
+    paths: tuple[str, ...] | None = None
+
+
 class RequireEvidence(Rule):
     kind = "require.evidence"
+    Params = EvidenceParams
+    params: EvidenceParams
+    pattern_fields = ("paths",)
+
+    @classmethod
+    def needs_trust(cls, params: EvidenceParams) -> bool:
+        return True
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         judged = [u for u in updates if u.kind != "deletion" and not u.ref.startswith(b"refs/notes/")]
         if not judged:
             return self.outcome("skip", "no updated ref brings a tree (only deletions or notes refs)")
         p = self.params
-        result: str = p.get("result", "passed")
-        env: str | None = p.get("env")
-        max_age = _seconds(p.get("max_age"))
-        signers = [p["signers"]] if isinstance(p.get("signers"), str) else p.get("signers")
-        paths = Matcher(p["compiled_paths"], p["paths"]) if p.get("compiled_paths") else None
-        required = self._required(result, env, p.get("max_age"), signers, p.get("paths"), facts)
+        result, env = p.result, p.env
+        max_age = _seconds(p.max_age)
+        signers = [p.signers] if isinstance(p.signers, str) else list(p.signers) if p.signers else None
+        paths = self.patterns.get("paths")
+        required = self._required(result, env, p.max_age, signers, list(p.paths) if p.paths else None, facts)
         seen: list[str] = []
         missing: list[str] = []
         reasons: set[str] = set()

@@ -9,18 +9,31 @@ from __future__ import annotations
 from engine.change import RefUpdate, show
 from engine.decision import Outcome
 from engine.facts.gitfacts import Facts
-from engine.policy.patterns import Matcher, normalize_path
+from engine.policy.patterns import normalize_path
 from engine.rules.base import Rule, short
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from engine.record import NamedTuple
+
+
+class DenyPathsParams(NamedTuple):
+    patterns: tuple[str, ...]
 
 _VERB = {"A": "adds", "M": "modifies", "T": "changes the type of"}
 
 
 class DenyPaths(Rule):
     kind = "deny_paths"
+    Params = DenyPathsParams
+    params: DenyPathsParams
+    pattern_fields = ("",)
     reads_paths = True
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
-        matcher = Matcher(self.params["compiled"], self.params["deny_paths"])
+        matcher = self.patterns[""]
         seen: list[str] = []
         denied: list[str] = []
         patterns: dict[str, None] = {}

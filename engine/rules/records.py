@@ -33,12 +33,13 @@ SHOWN_LOSSES = 5
 
 
 class RecordsOnlyGrow(Rule):
-    kind = "builtin.records"
+    kind = "builtin.records"  # not a policy key: always judged, never written in a policy
+    Params = dict
 
     @classmethod
     def builtin(cls) -> RecordsOnlyGrow:
         return cls({"id": RULE_ID, "line": 0, "on": list(STAGES), "refs": None, "when_paths": None,
-                    "except_actors": [], "enforcement": "enforce", "message": "", "params": {}})
+                    "except_actors": [], "enforcement": "enforce", "message": "", "params": {}, "patterns": {}})
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         judged = [u for u in updates if notes.only_grows(u.ref)]

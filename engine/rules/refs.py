@@ -7,6 +7,18 @@ from engine.decision import Outcome
 from engine.facts.gitfacts import Facts
 from engine.rules.base import Rule, short
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, NamedTuple
+
+    RefChange = Literal["non_fast_forward", "deletion", "creation", "update"]
+else:
+    from engine.record import NamedTuple
+
+
+class DenyParams(NamedTuple):
+    deny: tuple[RefChange, ...]
+
 _FIX = {
     "non_fast_forward": "integrate the remote history (git pull --rebase) and push without --force",
     "deletion": "this ref may not be deleted; ask a repository administrator",
@@ -23,9 +35,11 @@ _VERB = {
 
 class DenyRefs(Rule):
     kind = "deny"
+    Params = DenyParams
+    params: DenyParams
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
-        denied = set(self.params["deny"])
+        denied = set(self.params.deny)
         seen, hit = [], []
         for u in updates:
             kinds: list[str] = [u.kind]
@@ -36,7 +50,7 @@ class DenyRefs(Rule):
                     seen.append(_describe(u, kind))
                     hit.append(kind)
                     break
-        what = " or ".join(_VERB[k] for k in self.params["deny"])
+        what = " or ".join(_VERB[k] for k in self.params.deny)
         patterns = ", ".join(self.refs.patterns) if self.refs else "any ref"
         if not seen:
             return self.outcome("pass", f"no ref was {what}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from engine.change import RefUpdate
 from engine.decision import Outcome
@@ -36,6 +36,27 @@ from engine.rules.base import Rule
 if TYPE_CHECKING:
     from engine.facts.alert_rules import AlertsResult
     from engine.facts.prometheus import PrometheusClient, ThresholdResult
+
+Action = Literal["deny", "allow", "warn"]  # what a check that cannot pass does (on_error, on_no_data)
+
+
+class ThresholdParams(NamedTuple):
+    query: str
+    source: Literal["prometheus"] = "prometheus"
+    below: float | None = None
+    above: float | None = None
+    between: tuple[float, float] | None = None
+    for_: str | None = None  # a duration
+    on_error: Action = "deny"
+    on_no_data: Action = "deny"
+
+
+class AlertsParams(NamedTuple):
+    rules_file: str
+    source: Literal["prometheus"] = "prometheus"
+    deny_when: Literal["firing", "pending"] = "firing"
+    on_error: Action = "deny"
+
 
 LIVE_SKEW = 300.0  # seconds: Prometheus's staleness window; beyond it "now" is history
 DEFAULT_TIMEOUT = 10.0
@@ -72,6 +93,13 @@ class LiveContext(NamedTuple):
 class LiveRule(Rule):
     """A rule judged on live data: the same verdict whatever the updates are."""
 
+    default_stages = ("merge", "deploy")
+    live = True
+
+    @classmethod
+    def sources(cls, params: ThresholdParams | AlertsParams) -> tuple[str, ...]:
+        return (params.source,)
+
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         return self.check(LiveContext.from_facts(facts))
 
@@ -101,21 +129,21 @@ class LiveRule(Rule):
 
 class RequireThreshold(LiveRule):
     kind = "require.threshold"
+    Params = ThresholdParams
+    params: ThresholdParams
 
     def check(self, ctx: LiveContext) -> Outcome:
         from engine.facts.prometheus import PrometheusError, evaluate_threshold
         from engine.times import parse_duration
 
         p = self.params
-        between = tuple(p["between"]) if "between" in p else None
-        for_ = parse_duration(p["for"]) if p.get("for") else None
+        for_ = parse_duration(p.for_) if p.for_ else None
         try:
             client = self.prometheus(ctx)
         except PrometheusError as exc:
-            return self.by_action(p.get("on_error", "deny"), f"cannot ask Prometheus: {exc.message}",
-                                  required=p["query"], fix=_CONFIG_FIX, error=True)
-        result = evaluate_threshold(client, p["query"], below=p.get("below"), above=p.get("above"),
-                                    between=between,
+            return self.by_action(p.on_error, f"cannot ask Prometheus: {exc.message}",
+                                  required=p.query, fix=_CONFIG_FIX, error=True)
+        result = evaluate_threshold(client, p.query, below=p.below, above=p.above, between=p.between,
                                     for_=for_, at=ctx.now)
         return self._judged(result)
 
@@ -133,16 +161,18 @@ class RequireThreshold(LiveRule):
                     "then re-check once the condition has held for the whole window")
         if result.verdict == "no_data":
             return self.by_action(
-                p.get("on_no_data", "deny"), result.message, required=required,
+                p.on_no_data, result.message, required=required,
                 fix="check that the metric names and labels in the query exist at that time "
                     "(try it in the Prometheus UI); set on_no_data: allow if no traffic is acceptable")
         kind = f" ({result.error_kind})" if result.error_kind else ""
-        return self.by_action(p.get("on_error", "deny"), f"Prometheus check failed{kind}: {result.message}",
+        return self.by_action(p.on_error, f"Prometheus check failed{kind}: {result.message}",
                               required=required, fix=_ERROR_FIX, error=True)
 
 
 class RequireAlerts(LiveRule):
     kind = "require.alerts"
+    Params = AlertsParams
+    params: AlertsParams
 
     def check(self, ctx: LiveContext) -> Outcome:
         import time
@@ -152,9 +182,7 @@ class RequireAlerts(LiveRule):
         from engine.times import format_time
 
         p = self.params
-        on_error = p.get("on_error", "deny")
-        deny_when = p.get("deny_when", "firing")
-        path = p["rules_file"]
+        on_error, deny_when, path = p.on_error, p.deny_when, p.rules_file
         where = ctx.where(path)
         required = (f"no alert of {where} {'fires' if deny_when == 'firing' else 'fires or is pending'} "
                     f"at {format_time(ctx.now)}")
@@ -194,7 +222,7 @@ class RequireAlerts(LiveRule):
                 fix="resolve the incident the alert reports (or roll back), then re-check; "
                     "a rule with `for` denies until its condition has been false again")
         if result.verdict == "error":
-            return self.by_action(self.params.get("on_error", "deny"), result.message, seen=list(result.errors),
+            return self.by_action(self.params.on_error, result.message, seen=list(result.errors),
                                   required=required, fix=_ERROR_FIX, error=True)
         seen = [f"{e.rule.name} ({e.rule.source}): not firing" + (
             f", {len(e.pending)} pending" if e.pending else "") for e in result.evaluations]
