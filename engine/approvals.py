@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 from engine import notes
 from engine.change import RefUpdate, show
-from engine.facts.gitfacts import Facts
 from engine.identities import Identity, Owners, normalise
 
 TYPE_CHECKING = False
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
 
     from engine.attest import AllowedSigners, Statement
     from engine.facts.github import GitHub, PullCommit, PullRequest, Review
+    from engine.facts.interface import Facts
     from engine.git import Git
     from engine.policy.patterns import Matcher
     from engine.rules.approvals import ApprovalsParams

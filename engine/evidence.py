@@ -34,8 +34,7 @@ if TYPE_CHECKING:
     from typing import Any, NamedTuple
 
     from engine.attest import AllowedSigners, Statement
-    from engine.facts.gitfacts import Facts
-    from engine.git import Git
+    from engine.facts.interface import Facts
     from engine.policy.patterns import Matcher
 else:
     from engine.record import NamedTuple
@@ -287,7 +286,7 @@ def find_evidence(facts: Facts, tree: str, *, result: str | None = "passed", env
     notes on other trees too (they count when the listed subtrees are identical).
 
     Keys come from the policy's trust.allowed_signers (facts.allowed_signers(), raising
-    engine.facts.gitfacts.TrustError when it is missing or malformed); never from the change.
+    engine.facts.interface.TrustError when it is missing or malformed); never from the change.
     """
     candidates = gather(facts, tree, everywhere=paths is not None)
     if not candidates:
@@ -298,7 +297,7 @@ def find_evidence(facts: Facts, tree: str, *, result: str | None = "passed", env
         matcher = paths
 
         def subtrees(other: str) -> str | None:
-            return subtree_difference(facts.git, tree, other, matcher)
+            return subtree_difference(facts, tree, other, matcher)
     accepted: list[Accepted] = []
     rejected: list[Rejected] = []
     for source, raw in candidates[:MAX_CANDIDATES]:
@@ -324,15 +323,11 @@ def gather(facts: Facts, tree: str, *, everywhere: bool = False) -> list[tuple[s
     lines = facts.notes(NOTES_KIND, tree)
     found += [(_note_source(tree, n, len(lines)), line) for n, line in enumerate(lines, start=1)]
     if everywhere:
-        commit = facts.notes_commit(NOTES_KIND)
-        if commit is not None:
-            from engine.notes import annotated, read
-
-            others = [t for t in annotated(facts.git, commit) if t != tree][:MAX_CANDIDATES]
-            noted = read(facts.git, commit, others)
-            for other in others:
-                lines = noted.get(other, [])
-                found += [(_note_source(other, n, len(lines)), line) for n, line in enumerate(lines, start=1)]
+        others = [t for t in facts.noted_objects(NOTES_KIND) if t != tree][:MAX_CANDIDATES]
+        noted = facts.notes_on(NOTES_KIND, others)
+        for other in others:
+            lines = noted.get(other, [])
+            found += [(_note_source(other, n, len(lines)), line) for n, line in enumerate(lines, start=1)]
     for path in facts.inputs.evidence_files:
         found += file_candidates(path)
     return found
@@ -356,13 +351,10 @@ def _note_source(tree: str, number: int, count: int) -> str:
     return f"note on tree {_short(tree)}" + (f" (line {number})" if count > 1 else "")
 
 
-_LISTINGS: dict[tuple[str, str], dict[str, str] | None] = {}
-
-
-def subtree_difference(git: Git, tree: str, other: str, paths: Matcher) -> str | None:
+def subtree_difference(facts: Facts, tree: str, other: str, paths: Matcher) -> str | None:
     """None when every path matching `paths` has the same blob (and mode) in both trees;
     otherwise what differs, for the explanation."""
-    mine, theirs = _listing(git, tree, paths), _listing(git, other, paths)
+    mine, theirs = _listing(facts, tree, paths), _listing(facts, other, paths)
     if theirs is None:
         return f"tree {_short(other)} is not in this repository"
     if mine is None:
@@ -374,7 +366,7 @@ def subtree_difference(git: Git, tree: str, other: str, paths: Matcher) -> str |
     return shown + (f" and {len(differing) - 3} more" if len(differing) > 3 else "")
 
 
-def _describe_difference(path: str, mine: dict[str, str], theirs: dict[str, str]) -> str:
+def _describe_difference(path: bytes, mine: dict[bytes, str], theirs: dict[bytes, str]) -> str:
     from engine.change import show
 
     if path not in theirs:
@@ -384,29 +376,10 @@ def _describe_difference(path: str, mine: dict[str, str], theirs: dict[str, str]
     return f"{show(path)} (changed)"
 
 
-def _listing(git: Git, tree: str, paths: Matcher) -> dict[str, str] | None:
-    """path -> "mode oid" of every matching blob in `tree`, cached per (repository, tree, patterns)."""
-    from engine.change import as_text
-    from engine.git import GitError
-
-    key = (git.git_dir + "\0" + "\0".join(paths.patterns), tree)
-    if key not in _LISTINGS:
-        try:
-            out = git.run("ls-tree", "-r", "-z", "--full-tree", tree)
-        except GitError:
-            _LISTINGS[key] = None
-            return None
-        entries = {}
-        for item in out.split(b"\0"):
-            if not item:
-                continue
-            meta, _, path = item.partition(b"\t")
-            mode, _, rest = meta.partition(b" ")
-            _, _, oid = rest.partition(b" ")
-            if paths.match(path):
-                entries[as_text(path)] = f"{mode.decode()} {oid.decode()}"
-        _LISTINGS[key] = entries
-    return _LISTINGS[key]
+def _listing(facts: Facts, tree: str, paths: Matcher) -> dict[bytes, str] | None:
+    """path -> "mode oid" of every blob of `tree` that `paths` matches."""
+    entries = facts.tree_entries(tree)
+    return None if entries is None else {p: e for p, e in entries.items() if paths.match(p)}
 
 
 # --------------------------------------------------------------------------- deploy side

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from engine.change import Actor, Change, ChangedPath, Commit, Inputs, RefUpdate
 from engine.decision import Judged
-from engine.git import Git
+from engine.facts.interface import TrustError, Unjudgeable
+from engine.git import Git, GitError
 from engine.policy.patterns import Matcher
 
 TYPE_CHECKING = False
@@ -25,22 +26,17 @@ if TYPE_CHECKING:
     from engine.attest import AllowedSigners
     from engine.change import Stage
     from engine.identities import Identities
+    from engine.notes import Loss
     from engine.policy.source import PolicySource
-
-
-class TrustError(Exception):
-    """The policy's trust file is missing or malformed: signed records cannot be judged."""
 
 # Up to this many commits, one `git log` lists and diffs a range in a single process;
 # beyond it, rev-list + parallel diff-tree is faster.
 SMALL_PUSH = 200
 
 
-class Unjudgeable(Exception):
-    """A pushed ref points (directly or through tags) at an object that has no paths to judge."""
+class GitFacts:
+    """The `engine.facts.interface.Facts` of a change, read from a git repository."""
 
-
-class Facts:
     def __init__(self, git: Git, change: Change, *, server_refs: Sequence[tuple[bytes, str]] | None = None,
                  server_label: str = "", inputs: Inputs | None = None,
                  policy: dict[str, Any] | None = None, source: PolicySource | None = None) -> None:
@@ -68,6 +64,7 @@ class Facts:
         self._detailed: set[tuple[str, ...]] = set()  # walks whose commits are all loaded
         self._objects: dict[str, tuple[str, str] | None] = {}  # new value -> (peeled id, type)
         self._judged: dict[tuple[bytes, str], Judged] = {}
+        self._entries: dict[str, dict[bytes, str] | None] = {}
 
     @property
     def stage(self) -> Stage:
@@ -168,6 +165,44 @@ class Facts:
             for oid in missing:
                 self._notes[(kind, oid)] = found.get(oid, [])
         return {oid: self._notes[(kind, oid)] for oid in object_ids if self._notes[(kind, oid)]}
+
+    def noted_objects(self, kind: str) -> list[str]:
+        """Every object with a note of `kind`, from the notes commit `notes_on` reads."""
+        from engine import notes
+
+        commit = self.notes_commit(kind)
+        return notes.annotated(self.git, commit) if commit else []
+
+    def lost_records(self, update: RefUpdate) -> list[Loss]:
+        """Note lines that moving a notes ref from update.old to update.new would remove."""
+        from engine import notes
+
+        return notes.lost_records(self.git, update.old, update.new)
+
+    def object_types(self, oids: Sequence[str]) -> dict[str, str]:
+        """The type of each object (commit, tree, blob, tag), or "missing"; one process."""
+        return {oid: found[1] if found else "missing" for oid, found in zip(oids, self.git.objects(oids), strict=True)}
+
+    def ref(self, name: str) -> str | None:
+        """The object the ref with exactly this full name points at (never a guessed short name)."""
+        return self.git.ref(name)
+
+    def tree_entries(self, tree: str) -> dict[bytes, str] | None:
+        """path -> "mode oid" of every blob in `tree`, or None if the tree is not in the repository."""
+        if tree not in self._entries:
+            try:
+                out = self.git.run("ls-tree", "-r", "-z", "--full-tree", tree)
+            except GitError:
+                self._entries[tree] = None
+                return None
+            entries = {}
+            for item in out.split(b"\0"):
+                if item:
+                    meta, _, path = item.partition(b"\t")
+                    mode, _, rest = meta.partition(b" ")
+                    entries[path] = f"{mode.decode()} {rest.partition(b' ')[2].decode()}"
+            self._entries[tree] = entries
+        return self._entries[tree]
 
     def refs(self) -> list[tuple[bytes, str]]:
         """Refs as they are before the change: (name, object id)."""
@@ -350,3 +385,6 @@ def _now() -> float:
     import time
 
     return time.time()
+
+
+Facts = GitFacts  # the name the entry points still use; rules depend on engine.facts.interface.Facts

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from engine import approvals as ap
 from engine.change import RefUpdate
 from engine.decision import Outcome
-from engine.facts.gitfacts import Facts, TrustError
+from engine.facts.interface import TrustError
 from engine.identities import Identity, Owners, normalise
 from engine.notes import NOTES_REFS
 from engine.rules.base import Rule, short
@@ -22,6 +22,7 @@ from engine.rules.base import Rule, short
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from engine.attest import AllowedSigners
+    from engine.facts.interface import Facts
 
 
 @dataclass(frozen=True)

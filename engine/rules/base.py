@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 
 from engine.change import RefUpdate, show
 from engine.decision import Outcome
-from engine.facts.gitfacts import Facts, Unjudgeable
+from engine.facts.interface import Unjudgeable
 from engine.policy.patterns import Matcher
 
 TYPE_CHECKING = False
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from engine.change import Stage
     from engine.decision import Status
+    from engine.facts.interface import Facts
     from engine.policy.patterns import Verdict
 
 MAX_SEEN = 12  # lines of evidence per outcome; the rest is counted

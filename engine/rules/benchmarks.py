@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from engine.change import RefUpdate
 from engine.decision import Outcome
-from engine.facts.gitfacts import Facts
 from engine.rules.base import Rule, short
 
 if TYPE_CHECKING:
+    from engine.facts.interface import Facts
     from engine.facts.results import Measurement
 
 Action = Literal["deny", "allow", "warn"]
@@ -160,7 +160,7 @@ class RequireBenchmark(Rule):
             if spec == "evidence":
                 return _from_evidence(facts, facts.tree(update.new), metric, f"the evidence of {update.name}")
             if isinstance(spec, str):  # refs/...
-                commit = facts.git.ref(spec)  # exact: never a guessed short name
+                commit = facts.ref(spec)  # exact: never a guessed short name
                 if commit is None:
                     raise MissingSource(f"the ref {spec} does not exist")
                 return _from_evidence(facts, facts.tree(commit), metric, f"the evidence of {spec}")
@@ -219,7 +219,7 @@ class RequireBenchmark(Rule):
 def _from_evidence(facts: Facts, tree: str, metric: str, what: str) -> Measurement:
     """`metric` from the accepted dry-run evidence of `tree`: the newest record that has it."""
     from engine.evidence import find_evidence
-    from engine.facts.gitfacts import TrustError
+    from engine.facts.interface import TrustError
     from engine.facts.results import measurement_from_mapping
 
     try:

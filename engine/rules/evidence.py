@@ -22,13 +22,15 @@ from engine.evidence import (
     find_evidence,
     recorded_artifacts,
 )
-from engine.facts.gitfacts import Facts, TrustError
-from engine.notes import NOTES_REFS, annotated
+from engine.facts.interface import TrustError
+from engine.notes import NOTES_REFS
 from engine.rules.base import Rule, short
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Literal, NamedTuple
+
+    from engine.facts.interface import Facts
 else:
     from engine.record import NamedTuple
 
@@ -133,10 +135,9 @@ class RequireEvidence(Rule):
     def _misplaced(self, facts: Facts, update: RefUpdate, tree: str) -> list[Rejected]:
         """Evidence notes on nearby trees (the old tip, the pushed commits): named so a user sees
         that evidence exists but binds another tree (e.g. the commit was amended after the dry run)."""
-        commit = facts.notes_commit("evidence")
-        if commit is None:
+        noted = set(facts.noted_objects("evidence"))
+        if not noted:
             return []
-        noted = set(annotated(facts.git, commit))
         nearby: dict[str, str] = {}
         for c in reversed(facts.commits_for(update, self.refs)[:NEARBY_COMMITS]):
             nearby.setdefault(c.tree, f"commit {short(c.oid)}")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from engine.change import RefUpdate, show
 from engine.decision import Outcome
-from engine.facts.gitfacts import Facts
 from engine.policy.patterns import normalize_path
 from engine.rules.base import Rule, short
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NamedTuple
+
+    from engine.facts.interface import Facts
 else:
     from engine.record import NamedTuple
 

@@ -25,8 +25,11 @@ from __future__ import annotations
 from engine import notes
 from engine.change import STAGES, RefUpdate, is_zero, show
 from engine.decision import Outcome
-from engine.facts.gitfacts import Facts
 from engine.rules.base import Rule, short
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.facts.interface import Facts
 
 RULE_ID = "changegate-records"
 SHOWN_LOSSES = 5
@@ -48,7 +51,7 @@ class RecordsOnlyGrow(Rule):
         seen: list[str] = []
         problems: list[str] = []
         fixes: dict[str, None] = {}
-        types = notes.object_types(facts.git, [oid for u in judged for oid in (u.old, u.new) if not is_zero(oid)])
+        types = facts.object_types([oid for u in judged for oid in (u.old, u.new) if not is_zero(oid)])
         for update in judged:
             ref = update.name
             if update.kind == "deletion":
@@ -73,7 +76,7 @@ class RecordsOnlyGrow(Rule):
                                 "records the server accepted would disappear with the history")
                 fixes[_fix_merge(update)] = None
                 continue
-            losses = notes.lost_records(facts.git, update.old, update.new)
+            losses = facts.lost_records(update)
             if losses:
                 lines = sum(len(loss.lost) for loss in losses)
                 problems.append(f"{ref}: {lines} record line(s) would disappear from the notes of "

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from engine.change import RefUpdate
 from engine.decision import Outcome
-from engine.facts.gitfacts import Facts
 from engine.rules.base import Rule, short
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Literal, NamedTuple
+
+    from engine.facts.interface import Facts
 
     RefChange = Literal["non_fast_forward", "deletion", "creation", "update"]
 else:

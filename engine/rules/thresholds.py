@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from engine.change import RefUpdate
 from engine.decision import Outcome
-from engine.facts.gitfacts import Facts
 from engine.rules.base import Rule
 
 if TYPE_CHECKING:
     from engine.facts.alert_rules import AlertsResult
+    from engine.facts.interface import Facts
     from engine.facts.prometheus import PrometheusClient, ThresholdResult
 
 Action = Literal["deny", "allow", "warn"]  # what a check that cannot pass does (on_error, on_no_data)

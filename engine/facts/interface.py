@@ -1,0 +1,85 @@
+"""What rules may know about a change: the `Facts` interface, and its errors.
+
+Rules ask named questions (which commits an update brings, the paths they change, the
+notes on a tree, a trusted file) and never reach for git, the environment or HTTP clients
+themselves. Two implementations answer: `engine.facts.gitfacts.GitFacts` reads a
+repository (the hook, `policy check`, the Action); `engine.facts.memory.MemoryFacts` holds
+plain data (unit tests, and policy tests without a git server).
+
+Only the type checker imports this module's Protocol; the errors are light and imported by
+rules at run time.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, Protocol
+
+    from engine.attest import AllowedSigners
+    from engine.change import Actor, Commit, Inputs, RefUpdate, Stage
+    from engine.decision import Judged
+    from engine.identities import Identities
+    from engine.notes import Loss
+    from engine.policy.patterns import Matcher
+    from engine.policy.source import PolicySource
+
+    class Facts(Protocol):
+        """The questions a rule may ask about the change it judges."""
+
+        @property
+        def stage(self) -> Stage: ...
+        @property
+        def actor(self) -> Actor: ...
+        @property
+        def updates(self) -> tuple[RefUpdate, ...]: ...
+        @property
+        def now(self) -> float: ...
+        @property
+        def inputs(self) -> Inputs: ...
+        @property
+        def policy(self) -> dict[str, Any]: ...  # the compiled policy: name, sources, trust, blob_refs
+        @property
+        def source(self) -> PolicySource | None: ...  # where the policy came from (its trust domain)
+
+        # --- commits, paths and objects ---
+        def commits_for(self, update: RefUpdate, refs: Matcher | None) -> list[Commit]:
+            """The commits `update` brings, as judged by a rule with these `refs` (None: no refs:)."""
+        def changes_for(self, update: RefUpdate, refs: Matcher | None) -> dict[bytes, list[tuple[Commit, str]]]:
+            """Each path those commits change, with (commit, status) per change, in commit order."""
+        def is_fast_forward(self, update: RefUpdate) -> bool: ...
+        def tree(self, commit: str) -> str:
+            """The tree of a commit (records bind to trees)."""
+        def ref(self, name: str) -> str | None:
+            """The object a ref names exactly (a full name, never guessed); None if there is none."""
+        def object_types(self, oids: Sequence[str]) -> dict[str, str]:
+            """The type (commit, tree, blob, tag) of each object that exists."""
+        def tree_entries(self, tree: str) -> dict[bytes, str] | None:
+            """path -> "mode oid" of every blob in `tree`; None if the tree is not there."""
+        def prefetch(self) -> None:
+            """A hint that rules will ask for paths: walk everything at once, if that is cheaper."""
+        def judged(self) -> list[Judged]:
+            """Which commits were judged for each ref update, and on what basis."""
+
+        # --- records (git notes under refs/notes/changegate/) ---
+        def notes_on(self, kind: str, object_ids: Sequence[str]) -> dict[str, list[bytes]]:
+            """Lines of the notes of `kind` on each object that has one, as this change leaves them."""
+        def notes(self, kind: str, object_id: str) -> list[bytes]: ...
+        def noted_objects(self, kind: str) -> list[str]:
+            """Every object that has a note of `kind`, as this change leaves them."""
+        def lost_records(self, update: RefUpdate) -> list[Loss]:
+            """Note lines an update of a notes ref would remove, per object."""
+
+        # --- the policy's trust domain (never the change) ---
+        def trusted_file(self, path: str) -> bytes | None: ...
+        def allowed_signers(self) -> AllowedSigners: ...
+        def identities(self) -> Identities | None: ...
+
+
+class TrustError(Exception):
+    """The policy's trust file is missing or malformed: signed records cannot be judged."""
+
+
+class Unjudgeable(Exception):
+    """A pushed ref points (directly or through tags) at an object that has no paths to judge."""
