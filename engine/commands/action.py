@@ -78,6 +78,9 @@ def run(*, repo: str, policy_path: str, stage: Stage | None, check_name: str, fa
         for problem in exc.problems:
             click.echo(f"::error title=changegate: invalid policy::{problem}")
         return EXIT_INVALID
+    from engine.sinks import deliver
+
+    decision = deliver(decision)
     return _report(decision, event, check_name=check_name, fail_on=fail_on, report_path=report_path,
                    edits_policy=edits_policy, env=env)
 
@@ -92,8 +95,8 @@ def _fetch(git: Git, event: Event) -> None:
 
 def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tuple[str, ...],
            env: Mapping[str, str]) -> tuple[Decision, bool]:
-    from engine.evaluate import evaluate
     from engine.facts.gitfacts import Facts
+    from engine.judge import judge
     from engine.policy.compile import compile_policy
     from engine.policy.source import PolicySource
 
@@ -110,7 +113,7 @@ def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tup
     facts = Facts(git, Change((update,), actor, stage), server_refs=base,
                   server_label=f"the base {event.base_ref} ({event.base_sha[:10]})", inputs=inputs, policy=policy,
                   source=source)
-    decision = evaluate(policy, facts)
+    decision = judge(policy, facts)
     trusted = [policy_path, *filter(None, [(policy.get("trust") or {}).get("allowed_signers")])]
     before = git.blobs([f"{event.base_sha}:{p}" for p in trusted])
     after = git.blobs([f"{event.head_sha}:{p}" for p in trusted])
@@ -141,7 +144,7 @@ def _report(decision: Decision, event: Event, *, check_name: str, fail_on: str, 
             f.write(step_summary(decision))
     report = report_path or os.path.join(env.get("RUNNER_TEMP", "."), "changegate-report.json")
     with open(report, "w", encoding="utf-8") as f:
-        json.dump(as_dict(decision) | {"policy_edited": edits_policy}, f, indent=2)
+        json.dump(as_dict(decision, policy_edited=edits_policy), f, indent=2)
     warned = any(o.status in ("warn", "fail", "error") for o in decision.outcomes)
     failed = not decision.allowed or (fail_on == "warn" and warned)
     if env.get("GITHUB_OUTPUT"):

@@ -41,6 +41,10 @@ class Unjudgeable(Exception):
 
 
 class Facts:
+    # True for a measurement (engine/facts/measurement.py): no change and no repository, only
+    # the running system at `now`; rules on live data judge it, no other rule applies.
+    measurement = False
+
     def __init__(self, git: Git, change: Change, *, server_refs: Sequence[tuple[bytes, str]] | None = None,
                  server_label: str = "", inputs: Inputs | None = None,
                  policy: dict[str, Any] | None = None, source: PolicySource | None = None) -> None:
