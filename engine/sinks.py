@@ -65,10 +65,17 @@ def _send(notices: list[Notice], deadline: float | None) -> list[str]:
             continue
 
         def post(index: int = index, notice: Notice = notice, timeout: float = left) -> None:
-            results[index] = post_webhook(notice.url, notice.payload, timeout=timeout)
+            try:
+                results[index] = post_webhook(notice.url, notice.payload, timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 - a thread's traceback would reach the pusher's terminal
+                results[index] = f"notifying {_where(notice.url)} failed: {type(exc).__name__}: {exc}"
 
         thread = threading.Thread(target=post, name="changegate-notice", daemon=True)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no thread to be had: say so, the verdict stands
+            results[index] = f"notifying {_where(notice.url)} failed: {exc}"
+            continue
         threads.append((index, notice, thread))
     for index, notice, thread in threads:
         thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
@@ -79,6 +86,7 @@ def _send(notices: list[Notice], deadline: float | None) -> list[str]:
 
 def post_webhook(url: str, message: dict[str, Any], *, timeout: float = WEBHOOK_TIMEOUT) -> str:
     """POST one JSON message; returns what happened, for the outcome (never raises)."""
+    import http.client
     import json
     import urllib.error
     import urllib.request
@@ -93,7 +101,7 @@ def post_webhook(url: str, message: dict[str, Any], *, timeout: float = WEBHOOK_
             status = response.status
     except urllib.error.HTTPError as exc:
         return f"notifying {where} failed: it answered {exc.code}"
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # HTTPException: a malformed answer
         reason = getattr(exc, "reason", exc)
         return f"notifying {where} failed: {reason}"
     return f"notified {where}" if status < 300 else f"notifying {where} failed: it answered {status}"
