@@ -21,7 +21,6 @@ This module is imported by the push hook: `requests` (through engine.facts.githu
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +32,6 @@ from engine.identities import Identity, Owners, normalise
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
 
     from engine.attest import AllowedSigners, Statement
     from engine.facts.github import GitHub, PullCommit, PullRequest, Review
@@ -505,32 +503,3 @@ def github_eligibility(found: PullFacts, requirement: Requirement) -> Callable[[
         return Eligibility(False, f"not among {', '.join(listed)}")
 
     return check
-
-
-# --- notification ---------------------------------------------------------------------------------
-
-
-def notify(url: str, message: dict[str, Any], *, timeout: float = 2.0) -> str:
-    """POST one JSON message; returns what happened, for the outcome (never raises).
-
-    Only the scheme and host are shown: webhook URLs often carry a secret in their path.
-    """
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    parts = urllib.parse.urlsplit(url)
-    where = f"{parts.scheme}://{parts.netloc}"
-    data = json.dumps(message, sort_keys=True).encode()
-    request = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "User-Agent": "changegate-approvals"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        return f"notifying {where} failed: it answered {exc.code}"
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return f"notifying {where} failed: {reason}"
-    return f"notified {where}" if status < 300 else f"notifying {where} failed: it answered {status}"

@@ -19,12 +19,15 @@ if TYPE_CHECKING:
 
 
 def record(decision: Decision, *, exit_code: int, policy_source: str) -> dict[str, Any]:
+    """The audit entry of a decision: its updates and outcomes as in the json format."""
+    from engine.report.json_report import outcome_dict, update_dict
+
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "actor": decision.actor._asdict(),
         "stage": decision.stage,
-        "updates": [{"ref": u.name, "old": u.old, "new": u.new, "kind": u.kind} for u in decision.updates],
-        "outcomes": [o._asdict() for o in decision.outcomes],
+        "updates": [update_dict(u) for u in decision.updates],
+        "outcomes": [outcome_dict(o) for o in decision.outcomes],
         "allowed": decision.allowed,
         "exit_code": exit_code,
         "policy": {"name": decision.policy, "digest": decision.policy_digest, "source": policy_source},

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from engine import __version__
+from engine import __version__, report
 from engine.change import STAGES
 from engine.servers import KINDS as SERVER_KINDS
 
@@ -77,7 +77,7 @@ def validate(files: tuple[str, ...]) -> None:
 @click.option("--new", help="New value (a revision; zero id: deletion).")
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read pre-receive lines '<old> <new> <ref>' from stdin.")
 @click.option("--stage", type=click.Choice(STAGES), default="push", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(report.names()), default="text", show_default=True)
 @click.option("--actor", help="Who is pushing (default: from the server environment, else the local user).")
 @click.option("--known-ref", "known_refs", multiple=True,
               help="Ref patterns whose commits count as already on the server (default: in a work tree, "

@@ -6,7 +6,7 @@ from engine.change import Actor, RefUpdate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Literal, NamedTuple
+    from typing import Any, Literal, NamedTuple
 
     from engine.change import Stage
 
@@ -20,6 +20,18 @@ EXIT_INVALID = 2  # invalid policy or usage
 EXIT_INTERNAL = 3  # unexpected error; a push is still denied
 
 
+class Notice(NamedTuple):
+    """A message a rule asks to send once the decision stands (approvals missing: a webhook POST).
+
+    Data, not an action: judging has no side effects, so a rule returns what should be sent
+    and engine.report.sinks delivers it after the verdict is recorded (in the push hook, within what
+    is left of the time budget). `url` may carry a secret in its path: never show or record it.
+    """
+
+    url: str
+    payload: dict[str, Any]  # the JSON body
+
+
 class Outcome(NamedTuple):
     """What one rule concluded, explained: what was seen, what is required, how to satisfy it."""
 
@@ -31,6 +43,7 @@ class Outcome(NamedTuple):
     fix: str = ""
     enforcement: str = "enforce"
     paths: tuple[str, ...] = ()  # files the outcome is about, for annotations (repository-relative)
+    notice: Notice | None = None  # to deliver after the decision (engine.report.sinks), never while judging
 
     @property
     def denies(self) -> bool:

@@ -63,13 +63,13 @@ def _run(git_dir: str) -> int:
     _arm(budget, started, git_dir)
     from engine import audit
     from engine.change import Change, parse_update_lines
-    from engine.decision import EXIT_INVALID
-    from engine.evaluate import evaluate
-    from engine.facts.gitfacts import Facts
+    from engine.decision import EXIT_INTERNAL, EXIT_INVALID
+    from engine.facts.gitfacts import GitFacts
     from engine.git import Git
+    from engine.judge import judge
     from engine.policy.cache import compiled
     from engine.policy.source import resolve
-    from engine.report.text import render
+    from engine.report import render
     from engine.servers import ServerError, detect_actor
 
     updates = parse_update_lines(sys.stdin.buffer.read())
@@ -90,12 +90,19 @@ def _run(git_dir: str) -> int:
             return _record_then_say(git_dir, _error_entry("invalid-policy", str(exc), actor._asdict(), EXIT_INVALID),
                                     f"changegate: push rejected: the policy is invalid: {first}\n"
                                     "changegate: an administrator must fix it (policy validate FILE)\n", EXIT_INVALID)
-        decision = evaluate(policy, Facts(git, Change(updates, actor, "push"), policy=policy, source=source))
+        decision = judge(policy, GitFacts(git, Change(updates, actor, "push"), policy=policy, source=source))
         _disarm()
     except OverBudget as exc:
         return _over_budget(git_dir, exc, actor._asdict())
     entry = audit.record(decision, exit_code=decision.exit_code, policy_source=source.name)
-    return _record_then_say(git_dir, entry, render(decision), decision.exit_code)
+    if not _record(git_dir, entry):
+        return EXIT_INTERNAL
+    if any(o.notice for o in decision.outcomes):  # recorded first; then only in the budget's rest
+        from engine.report.sinks import deliver
+
+        decision = deliver(decision, deadline=started + budget)
+    _say(render("text", decision))
+    return decision.exit_code
 
 
 def _arm(budget: float, started: float, git_dir: str) -> None:
@@ -159,17 +166,25 @@ def _say(text: str) -> None:
 def _record_then_say(git_dir: str, entry: dict[str, Any], text: str, code: int) -> int:
     """Record the decision, then show it: a verdict that cannot be recorded is never announced,
     and the push is rejected with one line instead."""
-    from engine import audit
     from engine.decision import EXIT_INTERNAL
+
+    if not _record(git_dir, entry):
+        return EXIT_INTERNAL
+    _say(text)
+    return code
+
+
+def _record(git_dir: str, entry: dict[str, Any]) -> bool:
+    """Append to the audit log; if that fails, reject the push in one line and return False."""
+    from engine import audit
 
     try:
         audit.append(os.path.join(git_dir, AUDIT), entry)
     except OSError as exc:
         _say(f"changegate: push rejected: the decision could not be recorded in the audit log "
              f"({exc.strerror or exc}); an administrator must make {AUDIT} in the repository writable\n")
-        return EXIT_INTERNAL
-    _say(text)
-    return code
+        return False
+    return True
 
 
 def _over_budget(git_dir: str, exc: OverBudget, actor: dict[str, str] | None) -> int:

@@ -78,6 +78,9 @@ def run(*, repo: str, policy_path: str, stage: Stage | None, check_name: str, fa
         for problem in exc.problems:
             click.echo(f"::error title=changegate: invalid policy::{problem}")
         return EXIT_INVALID
+    from engine.report.sinks import deliver
+
+    decision = deliver(decision)
     return _report(decision, event, check_name=check_name, fail_on=fail_on, report_path=report_path,
                    edits_policy=edits_policy, env=env)
 
@@ -92,8 +95,8 @@ def _fetch(git: Git, event: Event) -> None:
 
 def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tuple[str, ...],
            env: Mapping[str, str]) -> tuple[Decision, bool]:
-    from engine.evaluate import evaluate
-    from engine.facts.gitfacts import Facts
+    from engine.facts.gitfacts import GitFacts
+    from engine.judge import judge
     from engine.policy.compile import compile_policy
     from engine.policy.source import PolicySource
 
@@ -107,10 +110,10 @@ def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tup
     inputs = Inputs(now=time.time(), evidence_files=evidence, github_pr=pr, github_api=env.get("GITHUB_API_URL"))
     actor = Actor(event.author or env.get("GITHUB_ACTOR", "unknown"), "github-actions", "event")
     base = [(event.base_ref.encode(), event.base_sha)] if event.base_sha.strip("0") else []
-    facts = Facts(git, Change((update,), actor, stage), server_refs=base,
+    facts = GitFacts(git, Change((update,), actor, stage), server_refs=base,
                   server_label=f"the base {event.base_ref} ({event.base_sha[:10]})", inputs=inputs, policy=policy,
                   source=source)
-    decision = evaluate(policy, facts)
+    decision = judge(policy, facts)
     trusted = [policy_path, *filter(None, [(policy.get("trust") or {}).get("allowed_signers")])]
     before = git.blobs([f"{event.base_sha}:{p}" for p in trusted])
     after = git.blobs([f"{event.head_sha}:{p}" for p in trusted])
@@ -141,7 +144,7 @@ def _report(decision: Decision, event: Event, *, check_name: str, fail_on: str, 
             f.write(step_summary(decision))
     report = report_path or os.path.join(env.get("RUNNER_TEMP", "."), "changegate-report.json")
     with open(report, "w", encoding="utf-8") as f:
-        json.dump(as_dict(decision) | {"policy_edited": edits_policy}, f, indent=2)
+        json.dump(as_dict(decision, policy_edited=edits_policy), f, indent=2)
     warned = any(o.status in ("warn", "fail", "error") for o in decision.outcomes)
     failed = not decision.allowed or (fail_on == "warn" and warned)
     if env.get("GITHUB_OUTPUT"):

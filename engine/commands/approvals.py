@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 
 import click
 
 from engine import approvals as ap
+from engine import report
 from engine.commands.common import open_repository, resolve_commit
 from engine.git import Git
 from engine.notes import NOTES_REFS, read_lines
@@ -30,20 +30,8 @@ def list_approvals(*, repo: str, rev: str, allowed_signers: str | None, policy_f
     lines = read_lines(git, notes_commit, tree) if notes_commit else []
     now = dt.datetime.now(dt.UTC)
     rows = [_row(line, tree, trust, now) for line in lines]
-    if fmt == "json":
-        click.echo(json.dumps({"commit": commit, "tree": tree, "records": rows}, indent=2, sort_keys=True))
-        return 0
-    click.echo(f"commit {commit[:10]} (tree {tree[:10]}): {len(rows)} approval record(s)"
-               + ("" if trust else "; signatures NOT checked (give --allowed-signers or --policy)"))
-    for row in rows:
-        if "approver" in row:
-            what = "approved" if row["decision"] == ap.APPROVED else "requested changes"
-            mark = {"valid": "ok", "unverified": "??"}.get(row["status"], "REJECTED")
-            comment = f" - {row['comment']}" if row["comment"] else ""
-            click.echo(f"  [{mark}] {row['approver']} {what} for {row['ref']} at {row['time']} "
-                       f"(commit {row['commit'][:10]}){comment}")
-        if row["status"] not in ("valid", "unverified"):
-            click.echo(f"        {row['status']}: {row['reason']}")
+    click.echo(report.render(fmt, report.ApprovalRecords(commit, tree, rows, verified=bool(trust))),
+               nl=False)
     return 0
 
 
@@ -111,7 +99,7 @@ def _claimed(line: bytes) -> dict[str, Any]:
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
               help="Verify against the policy's trust.allowed_signers.")
 @click.option("--policy-ref", help="Policy in a ref, as REF:PATH (its trust file is read from REF).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(report.names()), default="text", show_default=True)
 @click.option("--repo", default=".", show_default=True, help="Repository (work tree or bare).")
 def command(rev: str, allowed_signers: str | None, policy_file: str | None, policy_ref: str | None,
             fmt: str, repo: str) -> None:

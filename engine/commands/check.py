@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from engine import report, sinks
 from engine.change import Actor, Change, Inputs, RefUpdate, is_zero, parse_update_lines
 from engine.commands.common import open_repository, resolve_commit
 from engine.decision import EXIT_INTERNAL, EXIT_INVALID
-from engine.evaluate import evaluate
-from engine.facts.gitfacts import Facts
+from engine.facts.gitfacts import GitFacts
 from engine.git import Git
+from engine.judge import judge
 from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
 from engine.policy.patterns import Matcher, PatternError, compile_patterns
@@ -49,27 +50,18 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
     server_refs, label = server_view(git, updates, known_refs)
     inputs = Inputs(now=time.time() if now is None else now, evidence_files=tuple(evidence),
                     artifacts=tuple(artifacts), github_pr=github_pr)
-    facts = Facts(git, Change(updates, who, stage), server_refs=server_refs, server_label=label, inputs=inputs,
+    facts = GitFacts(git, Change(updates, who, stage), server_refs=server_refs, server_label=label, inputs=inputs,
                   policy=policy, source=source)
-    decision = evaluate(policy, facts)
+    decision = judge(policy, facts)
     if audit_log:  # recorded first: a verdict that cannot be recorded is not shown
-        from engine import audit
-
         try:
-            audit.append(audit_log, audit.record(decision, exit_code=decision.exit_code,
-                                                 policy_source=source.name))
+            sinks.record(audit_log, decision, policy_source=source.name)
         except OSError as exc:
             click.echo(f"error: the decision could not be recorded in {audit_log} ({exc.strerror or exc}), "
                        "so it is not given", err=True)
             return EXIT_INTERNAL
-    if fmt == "json":
-        from engine.report.json_report import render as render_json
-
-        click.echo(render_json(decision), nl=False)
-    else:
-        from engine.report.text import render
-
-        click.echo(render(decision, verbose=True), nl=False)
+    decision = sinks.deliver(decision)
+    click.echo(report.render(fmt, decision, verbose=True), nl=False)
     return decision.exit_code
 
 

@@ -5,7 +5,9 @@ Exit codes (for a CD pipeline): 0 keep, 1 roll back, 2 invalid policy or usage (
 policy has no threshold or alerts rule for deploy, so there is nothing to judge), 3 an
 unexpected error (a rule crashed): neither keep nor roll back is proven.
 
-A measurement judges every such rule once. It fails when an enforced rule fails, or
+A measurement judges every such rule once: it is a judgement (engine.judge) at stage deploy
+of no change (engine/facts/measurement.py), with `--ref` naming the ref deployed so that
+rules with `refs:` apply only to theirs. It fails when an enforced rule fails, or
 errors with `on_error: deny` (the default): a canary whose health cannot be read is not
 kept silently. `on_error: warn` or `allow` keeps it (with a warning). With `--watch`, up to
 `--count` measurements are taken `--interval` apart; the deploy is rolled back as soon as
@@ -19,126 +21,68 @@ without waiting (reproducible; "would this policy have rolled back last night?")
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from typing import TYPE_CHECKING, Any
 
 import click
 
-from engine.decision import EXIT_ALLOWED, EXIT_DENIED, EXIT_INTERNAL, EXIT_INVALID, Outcome
-
-if TYPE_CHECKING:
-    from engine.rules.thresholds import LiveRule
+from engine import report
+from engine.decision import EXIT_ALLOWED, EXIT_DENIED, EXIT_INTERNAL, EXIT_INVALID, Decision
 
 
 def rollback_check(*, policy_file: str, watch: bool, interval: float, count: int, failure_limit: int,
                    now: float | None, ref: str | None, fmt: str) -> int:
+    from engine.facts.measurement import MeasurementFacts
+    from engine.judge import judge
     from engine.policy import PolicyError
     from engine.policy.compile import compile_policy
     from engine.policy.source import from_file
-    from engine.rules import build_rules
-    from engine.rules.thresholds import LiveContext, LiveRule
+    from engine.report.sinks import deliver
 
     try:
-        compiled = compile_policy(from_file(policy_file).data, policy_file)
+        source = from_file(policy_file)
+        compiled = compile_policy(source.data, source.name)
     except PolicyError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         return EXIT_INVALID
-    rules = [rule for rule in build_rules(compiled) if isinstance(rule, LiveRule) and "deploy" in rule.stages
-             and (ref is None or rule.refs is None or rule.refs.match(ref.encode("utf-8", "surrogateescape")))]
-    if not rules:
-        scope = f" that applies to {ref}" if ref else ""
-        click.echo(f"error: {policy_file} has no threshold or alerts rule judged at stage deploy{scope}; "
-                   "nothing to judge. Add one (require: {threshold: ...} or {alerts: ...}, on: [deploy]).",
-                   err=True)
-        return EXIT_INVALID
-    base = os.path.dirname(os.path.abspath(policy_file))
-
-    def trusted_file(path: str) -> bytes | None:
-        try:
-            with open(os.path.join(base, path), "rb") as f:
-                return f.read()
-        except OSError:
-            return None
-
-    def where(path: str) -> str:
-        return os.path.join(base, path)
-
     total = count if watch else 1
     failures = taken = 0
     for index in range(total):
         at = time.time() if now is None else now + index * interval
-        ctx = LiveContext(compiled.get("sources") or {}, at, trusted_file, where)
-        outcomes, crashed = _measure(rules, ctx)
+        decision = _applied(deliver(judge(compiled, MeasurementFacts(compiled, source, now=at, ref=ref))))
+        if not decision.outcomes:  # found before anything is measured: no rule applies to this deploy
+            scope = f" that applies to {ref}" if ref else ""
+            click.echo(f"error: {policy_file} has no threshold or alerts rule judged at stage deploy{scope}; "
+                       "nothing to judge. Add one (require: {threshold: ...} or {alerts: ...}, on: [deploy]).",
+                       err=True)
+            return EXIT_INVALID
+        measurement = report.Measurement(index + 1, total, at, decision)
         taken += 1
-        failed = any(o.denies for o in outcomes)
-        failures += failed
-        _print_measurement(fmt, index + 1, total, at, failed, outcomes)
-        if crashed:
-            return _finish(fmt, compiled, "error", EXIT_INTERNAL, taken, failures, failure_limit,
-                           f"rule(s) {', '.join(crashed)} could not be evaluated; neither keeping nor "
+        failures += measurement.failed
+        click.echo(report.render(fmt, measurement), nl=False)
+        if decision.crashed:
+            return _finish(fmt, decision, "error", EXIT_INTERNAL, taken, failures, failure_limit,
+                           f"rule(s) {', '.join(decision.crashed)} could not be evaluated; neither keeping nor "
                            "rolling back is proven")
         if failures >= failure_limit:
-            return _finish(fmt, compiled, "rollback", EXIT_DENIED, taken, failures, failure_limit,
+            return _finish(fmt, decision, "rollback", EXIT_DENIED, taken, failures, failure_limit,
                            f"{failures} of {taken} measurement(s) failed (limit {failure_limit}): roll back")
         if index + 1 < total and now is None:
             time.sleep(interval)
-    return _finish(fmt, compiled, "keep", EXIT_ALLOWED, taken, failures, failure_limit,
+    return _finish(fmt, decision, "keep", EXIT_ALLOWED, taken, failures, failure_limit,
                    f"{failures} of {taken} measurement(s) failed (limit {failure_limit}): keep the deploy")
 
 
-def _measure(rules: list[LiveRule], ctx: Any) -> tuple[list[Outcome], list[str]]:
-    outcomes, crashed = [], []
-    for rule in rules:
-        try:
-            outcomes.append(rule.measure(ctx))
-        except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
-            crashed.append(rule.id)
-            outcomes.append(Outcome(rule.id, "error", f"could not be evaluated: {type(exc).__name__}: {exc}",
-                                    fix="report it to the policy's maintainers", enforcement=rule.enforcement))
-    return outcomes, crashed
+def _applied(decision: Decision) -> Decision:
+    """The outcomes of the rules that apply to this deploy: a rule at another stage, or for
+    another ref, is not part of what is measured (nor listed)."""
+    return decision._replace(outcomes=tuple(o for o in decision.outcomes if o.status != "skip"))
 
 
-def _when(at: float) -> str:
-    from engine.times import format_time
-
-    return format_time(at)
-
-
-def _print_measurement(fmt: str, number: int, total: int, at: float, failed: bool,
-                       outcomes: list[Outcome]) -> None:
-    if fmt == "json":
-        click.echo(json.dumps({
-            "type": "measurement", "number": number, "count": total, "time": at, "at": _when(at),
-            "failed": failed,
-            "outcomes": [{"rule": o.rule, "status": o.status, "message": o.message, "seen": list(o.seen),
-                          "required": o.required, "fix": o.fix, "enforcement": o.enforcement}
-                         for o in outcomes]}, ensure_ascii=False))
-        return
-    verdict = "FAIL" if failed else "ok"
-    click.echo(f"measurement {number}/{total} at {_when(at)}: {verdict}")
-    for o in outcomes:
-        click.echo(f"  [{o.status.upper()}] {o.rule}: {o.message}")
-        for line in o.seen:
-            click.echo(f"      seen:     {line}")
-        if o.status != "pass" and o.required:
-            click.echo(f"      required: {o.required}")
-        if o.status in ("fail", "error") and o.fix:
-            click.echo(f"      to fix:   {o.fix}")
-
-
-def _finish(fmt: str, compiled: dict[str, Any], decision: str, code: int, taken: int, failures: int,
+def _finish(fmt: str, decision: Decision, verdict: str, code: int, taken: int, failures: int,
             limit: int, summary: str) -> int:
-    if fmt == "json":
-        click.echo(json.dumps({
-            "type": "decision", "decision": decision, "exit_code": code, "measurements": taken,
-            "failures": failures, "failure_limit": limit, "summary": summary,
-            "policy": {"name": compiled["name"], "digest": compiled["digest"]}}))
-    else:
-        word = {"keep": "KEEP", "rollback": "ROLL BACK", "error": "ERROR"}[decision]
-        click.echo(f"changegate: {word}: {summary}")
+    click.echo(report.render(fmt, report.Rollback(verdict, code, taken, failures, limit, summary,
+                                                  decision.policy, decision.policy_digest)), nl=False)
     return code
 
 
@@ -167,7 +111,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--ref", help="Judge only rules whose refs: match this ref (rules without refs: always apply).")
 @click.option("--now", "now_text", help="Replay: judge at this time (epoch seconds or ISO 8601), then at "
                                         "+interval steps, without waiting.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(report.names()), default="text", show_default=True,
               help="json: one object per measurement per line, then a decision line.")
 def command(policy_file: str, watch: bool, interval: float | None, count: int | None, failure_limit: int,
             ref: str | None, now_text: str | None, fmt: str) -> None:

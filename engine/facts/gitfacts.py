@@ -37,6 +37,10 @@ SMALL_PUSH = 200
 class GitFacts:
     """The `engine.facts.interface.Facts` of a change, read from a git repository."""
 
+    # True for a measurement (engine/facts/measurement.py): no change and no repository, only
+    # the running system at `now`; rules on live data judge it, no other rule applies.
+    measurement = False
+
     def __init__(self, git: Git, change: Change, *, server_refs: Sequence[tuple[bytes, str]] | None = None,
                  server_label: str = "", inputs: Inputs | None = None,
                  policy: dict[str, Any] | None = None, source: PolicySource | None = None) -> None:
@@ -386,5 +390,3 @@ def _now() -> float:
 
     return time.time()
 
-
-Facts = GitFacts  # the name the entry points still use; rules depend on engine.facts.interface.Facts

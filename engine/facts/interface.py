@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         def policy(self) -> dict[str, Any]: ...  # the compiled policy: name, sources, trust, blob_refs
         @property
         def source(self) -> PolicySource | None: ...  # where the policy came from (its trust domain)
+        @property
+        def measurement(self) -> bool: ...  # no change, only the running system (rollback-check)
 
         # --- commits, paths and objects ---
         def commits_for(self, update: RefUpdate, refs: Matcher | None) -> list[Commit]:

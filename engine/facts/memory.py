@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 class MemoryFacts:
     """Answers from what it was given: commits per updated ref, trees, notes, trusted files."""
 
+    measurement = False  # a described change, not a measurement of a running system
+
     def __init__(self, change: Change, *, brings: Mapping[bytes, Sequence[Commit]] | None = None,
                  refs: Mapping[str, str] | None = None, trees: Mapping[str, Mapping[bytes, str]] | None = None,
                  types: Mapping[str, str] | None = None, notes: Mapping[str, Mapping[str, list[bytes]]] | None = None,

@@ -1,4 +1,4 @@
-"""The verdict for a human terminal: one short block per failed rule, one line otherwise.
+"""The `text` format, for a human terminal: one short block per failed rule, one line otherwise.
 
 On a push, git prefixes every line with `remote: `; lines stay short and ASCII.
 """
@@ -7,11 +7,28 @@ from __future__ import annotations
 
 from engine.change import show
 from engine.decision import Decision, Outcome
+from engine.report import ApprovalRecords, Measurement, Rollback
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.report import Report
 
 _MARK = {"fail": "DENY", "error": "ERROR", "warn": "WARN", "pass": "ok", "skip": "skip"}
 
 
-def render(decision: Decision, *, verbose: bool = False) -> str:
+def render(subject: Report, *, verbose: bool = False) -> str:
+    """`verbose`: a decision lists every rule's outcome, not only the failed ones (policy check)."""
+    if isinstance(subject, Decision):
+        return _decision(subject, verbose=verbose)
+    if isinstance(subject, Measurement):
+        return _measurement(subject)
+    if isinstance(subject, Rollback):
+        word = {"keep": "KEEP", "rollback": "ROLL BACK", "error": "ERROR"}[subject.verdict]
+        return f"changegate: {word}: {subject.summary}\n"
+    return _approvals(subject)
+
+
+def _decision(decision: Decision, *, verbose: bool) -> str:
     blocking = [o for o in decision.outcomes if o.denies]
     warnings = [o for o in decision.outcomes if not o.denies and o.status in ("warn", "error", "fail")]
     lines: list[str] = []
@@ -53,3 +70,35 @@ def _block(outcome: Outcome) -> list[str]:
     if outcome.fix:
         lines.append(f"  to fix:   {outcome.fix}")
     return lines
+
+
+def _measurement(m: Measurement) -> str:
+    from engine.times import format_time
+
+    lines = [f"measurement {m.number}/{m.total} at {format_time(m.at)}: {'FAIL' if m.failed else 'ok'}"]
+    for o in m.decision.outcomes:
+        lines.append(f"  [{o.status.upper()}] {o.rule}: {o.message}")
+        lines += [f"      seen:     {line}" for line in o.seen]
+        if o.status != "pass" and o.required:
+            lines.append(f"      required: {o.required}")
+        if o.status in ("fail", "error") and o.fix:
+            lines.append(f"      to fix:   {o.fix}")
+    return "\n".join(lines) + "\n"
+
+
+def _approvals(listing: ApprovalRecords) -> str:
+    from engine.approvals import APPROVED
+
+    rows = listing.records
+    lines = [f"commit {listing.commit[:10]} (tree {listing.tree[:10]}): {len(rows)} approval record(s)"
+             + ("" if listing.verified else "; signatures NOT checked (give --allowed-signers or --policy)")]
+    for row in rows:
+        if "approver" in row:
+            what = "approved" if row["decision"] == APPROVED else "requested changes"
+            mark = {"valid": "ok", "unverified": "??"}.get(row["status"], "REJECTED")
+            comment = f" - {row['comment']}" if row["comment"] else ""
+            lines.append(f"  [{mark}] {row['approver']} {what} for {row['ref']} at {row['time']} "
+                         f"(commit {row['commit'][:10]}){comment}")
+        if row["status"] not in ("valid", "unverified"):
+            lines.append(f"        {row['status']}: {row['reason']}")
+    return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from engine import approvals as ap
 from engine.change import RefUpdate
-from engine.decision import Outcome
+from engine.decision import Notice, Outcome
 from engine.facts.interface import TrustError
 from engine.identities import Identity, Owners, normalise
 from engine.notes import NOTES_REFS
@@ -202,17 +202,18 @@ class RequireApprovals(Rule):
             if ignored:
                 parts[-1] += f" ({ignored} ignored)"
         message = "; ".join(parts)
+        failed = self.outcome("fail", message, seen=seen, required=requirement.describe(on=on), fix=fix)
         if requirement.webhook and any(r.needed for _, r, _ in short_of):
+            # sent by engine.report.sinks once the decision stands, never from inside the judgement
             update, result, _ = next(item for item in short_of if item[1].needed)
-            sent = ap.notify(requirement.webhook, {
+            failed = failed._replace(notice=Notice(requirement.webhook, {
                 "event": "approvals_missing", "rule": self.id, "policy": facts.policy.get("name", ""),
                 "ref": update.name, "commit": head or update.new, "pull_request": pr or None,
                 "valid": [v.who for v in result.valid], "needed": result.needed, "required": requirement.count,
                 "eligible_approvers": candidates, "vetoes": [v.who for v in result.vetoes],
                 "message": message,
-            })
-            message += f"; {sent}"
-        return self.outcome("fail", message, seen=seen, required=requirement.describe(on=on), fix=fix)
+            }))
+        return failed
 
 
 def _names(candidates: list[str]) -> str:

@@ -65,8 +65,8 @@ DEFAULT_TIMEOUT = 10.0
 class LiveContext(NamedTuple):
     """What a live check needs, with or without a git repository.
 
-    `policy check` builds it from its Facts; `policy rollback-check` builds it from the
-    policy file alone (there is no change to judge, only a running system).
+    Built from the Facts: of a change (`policy check`, the hook), or of a measurement
+    (`policy rollback-check`: the policy file alone, no change, only a running system).
     """
 
     sources: dict[str, Any]
@@ -100,12 +100,24 @@ class LiveRule(Rule):
     def sources(cls, params: ThresholdParams | AlertsParams) -> tuple[str, ...]:
         return (params.source,)
 
+    def judge(self, facts: Facts) -> Outcome:
+        """A change is judged as by every rule. A measurement (rollback-check: no change, no
+        repository) is judged at the rule's stages, for the ref named if any (`refs:`); paths
+        and actors play no part, since nothing is changed by anyone."""
+        if not facts.measurement:
+            return super().judge(facts)
+        if facts.stage not in self.stages:
+            return self.outcome("skip", f"not judged at stage {facts.stage}")
+        if self.refs is not None and facts.updates and not any(self.refs.match(u.ref) for u in facts.updates):
+            return self.outcome("skip", "no updated ref matches " + ", ".join(self.refs.patterns))
+        return self.measure(LiveContext.from_facts(facts))
+
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         return self.check(LiveContext.from_facts(facts))
 
     def measure(self, ctx: LiveContext) -> Outcome:
-        """One measurement without a change (rollback-check); as in judge(), enforcement
-        `evaluate` turns a fail into a warn."""
+        """One measurement without a change; as in judge(), enforcement `evaluate` turns a
+        fail into a warn."""
         return self.enforced(self.check(ctx))
 
     @abstractmethod

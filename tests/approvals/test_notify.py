@@ -3,45 +3,16 @@ HTTP receiver; a failing webhook is mentioned but never changes the verdict."""
 
 from __future__ import annotations
 
-import http.server
-import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.approvals.conftest import Repo
 from tests.approvals.test_github_pr import PullRequest, outcome
 from tests.helpers.fake_github import FakeGitHub
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        received = self.messages
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append({"content_type": self.headers["Content-Type"], "path": self.path,
-                                 "body": json.loads(body)})
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/secret-token"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.helpers.webhook import Receiver
 
 
 @pytest.fixture

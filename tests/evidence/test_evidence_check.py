@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.change import Actor, Change, Inputs, RefUpdate
 from engine.evidence import Accepted, find_evidence
-from engine.facts.gitfacts import Facts
+from engine.facts.gitfacts import GitFacts
 from engine.git import Git
 from engine.policy.compile import compile_policy
 from engine.policy.source import PolicySource
@@ -189,7 +189,8 @@ def test_find_evidence_returns_accepted_records_with_their_metrics_and_rejection
     git = Git.discover(str(clone.path))
     head = clone.head()
     source = PolicySource(server.policy_file.read_bytes(), str(server.policy_file))
-    facts = Facts(git, Change((RefUpdate("0" * 40, head, b"refs/heads/main"),), Actor("ann", "cli", "test"), "merge"),
+    change = Change((RefUpdate("0" * 40, head, b"refs/heads/main"),), Actor("ann", "cli", "test"), "merge")
+    facts = GitFacts(git, change,
                   inputs=Inputs(now=time.time()),
                   policy=compile_policy(POLICY.encode(), "policy.yml"), source=source)
     accepted, rejected = find_evidence(facts, tree(clone), signers=["ci-dry-run"])

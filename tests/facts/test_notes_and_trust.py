@@ -9,7 +9,7 @@ import pytest
 
 from engine import notes
 from engine.change import Actor, Change, Inputs, RefUpdate
-from engine.facts.gitfacts import Facts, TrustError
+from engine.facts.gitfacts import GitFacts, TrustError
 from engine.git import Git
 from engine.policy.source import PolicySource, from_file, resolve
 from tests.helpers.repos import Clone, Server, git
@@ -18,8 +18,8 @@ ZERO = "0" * 40
 
 
 def facts_for(repo: Path, updates: tuple[RefUpdate, ...] = (), *, policy: dict | None = None,
-              source: PolicySource | None = None) -> Facts:
-    return Facts(Git(str(repo)), Change(updates, Actor("ann", "git", "uid"), "push"),
+              source: PolicySource | None = None) -> GitFacts:
+    return GitFacts(Git(str(repo)), Change(updates, Actor("ann", "git", "uid"), "push"),
                  inputs=Inputs(now=time.time()), policy=policy, source=source)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import engine.rules
 from engine.change import Actor, Change, RefUpdate
-from engine.facts.gitfacts import Facts
+from engine.facts.gitfacts import GitFacts
 from engine.git import Git
 from engine.policy import PolicyError
 from engine.policy import load as load_module
@@ -111,8 +111,11 @@ from typing import NamedTuple
 
 from engine.change import RefUpdate
 from engine.decision import Outcome
-from engine.facts.gitfacts import Facts
 from engine.rules.base import Rule
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.facts.interface import Facts
 
 
 class MaxCommitsParams(NamedTuple):
@@ -164,7 +167,7 @@ def test_a_new_kind_is_one_module_and_one_fragment(tmp_path: Path, monkeypatch: 
         git_cli("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", name, cwd=work)
     git = Git(str(work / ".git"))
     update = RefUpdate("0" * 40, git.run("rev-parse", "HEAD").decode().strip(), b"refs/heads/main")
-    facts = Facts(git, Change((update,), Actor("ann", "cli", "--actor"), "push"), server_refs=[], policy=policy)
+    facts = GitFacts(git, Change((update,), Actor("ann", "cli", "--actor"), "push"), server_refs=[], policy=policy)
     [rule] = build_rules(policy)
     outcome = rule.judge(facts)
     assert outcome.status == "fail" and outcome.seen == ("refs/heads/main: 2 new commits",)

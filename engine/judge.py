@@ -1,0 +1,69 @@
+"""Judge a change: build the rules of a compiled policy and combine their outcomes into a Decision.
+
+The one pipeline behind every entry point: the push hook, `policy check`, `policy action` and
+each measurement of `policy rollback-check` gather their facts and call judge(); what they do
+with the Decision (record it, deliver notices, render it) happens afterwards, in
+engine.report.sinks and engine.report. Click-free and side-effect-free: a rule that wants
+something sent returns it as data (Outcome.notice).
+
+A change that updates one of changegate's own notes refs is also judged by the built-in
+rule `changegate-records` (engine/rules/records.py), whatever the policy says: the
+records a policy relies on must not be removable by the changes it judges.
+
+A measurement (Facts.measurement: no change, only the running system, see
+engine/facts/measurement.py) is judged by the rules on live data alone; the others judge
+what a change brings, and there is none.
+
+An exception inside one rule becomes that rule's `error` outcome (which denies
+when the rule is enforced) instead of aborting the others: fail closed, explained.
+"""
+
+from __future__ import annotations
+
+from engine.decision import Decision, Outcome
+from engine.git import GitError
+from engine.notes import only_grows
+from engine.rules import build_rules
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from engine.facts.interface import Facts
+    from engine.rules.base import Rule
+
+_CRASH_FIX = "retry; if it persists, report it to the repository administrator"
+_CRASH_FIX_MEASURED = "report it to the policy's maintainers"  # no repository, no administrator of one
+
+
+def judge(policy: dict[str, Any], facts: Facts) -> Decision:
+    outcomes, crashed = [], []
+    rules = _rules(policy, facts)
+    if not facts.measurement and any(rule.needs_paths and facts.stage in rule.stages for rule in rules):
+        try:
+            facts.prefetch()
+        except GitError:
+            pass  # only an optimisation: each rule that needs the walk meets the error and reports it
+    for rule in rules:
+        try:
+            outcomes.append(rule.judge(facts))
+        except Exception as exc:  # noqa: BLE001 - one rule failing must not hide the others' verdicts
+            crashed.append(rule.id)
+            outcomes.append(Outcome(
+                rule.id, "error", f"could not be evaluated: {type(exc).__name__}: {exc}",
+                fix=_CRASH_FIX_MEASURED if facts.measurement else _CRASH_FIX, enforcement=rule.enforcement))
+    return Decision(policy["name"], policy["digest"], facts.stage, facts.actor,
+                    facts.updates, tuple(outcomes), tuple(crashed), tuple(facts.judged()))
+
+
+def _rules(policy: dict[str, Any], facts: Facts) -> list[Rule]:
+    rules = build_rules(policy)
+    if facts.measurement:
+        from engine.rules.thresholds import LiveRule
+
+        return [rule for rule in rules if isinstance(rule, LiveRule)]
+    if any(only_grows(u.ref) for u in facts.updates):
+        from engine.rules.records import RecordsOnlyGrow
+
+        rules.insert(0, RecordsOnlyGrow.builtin())
+    return rules
