@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from engine import report, sinks
+from engine import report
 from engine.change import Actor, Change, Inputs, RefUpdate, is_zero, parse_update_lines
 from engine.commands.common import open_repository, resolve_commit
 from engine.decision import EXIT_INTERNAL, EXIT_INVALID
@@ -21,6 +21,7 @@ from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
 from engine.policy.patterns import Matcher, PatternError, compile_patterns
 from engine.policy.source import resolve
+from engine.report import sinks
 from engine.servers import ServerError, detect_actor
 
 if TYPE_CHECKING:

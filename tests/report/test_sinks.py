@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.report import sinks
 from engine.change import Actor, Change, RefUpdate
 from engine.decision import Decision, Notice, Outcome
 from engine.facts.gitfacts import GitFacts
@@ -18,6 +17,7 @@ from engine.git import Git
 from engine.judge import judge
 from engine.policy.compile import compile_policy
 from engine.policy.source import from_file
+from engine.report import sinks
 from tests.helpers.repos import policy_cli, protected
 from tests.helpers.webhook import Receiver
 
