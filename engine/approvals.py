@@ -14,7 +14,7 @@ approver's OpenSSH ed25519 key (namespace `changegate-approval`), stored as one 
 the note on that tree in `refs/notes/changegate/approvals`. The approver identity is an
 allowed_signers principal: the key must be listed for it.
 
-This module is imported by the push hook: `requests` (through engine.facts.github) and
+This module is imported by the push hook: `requests` (through engine.facts.github_client) and
 `cryptography` (through engine.attest's verification) are imported only when used.
 """
 
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.attest import AllowedSigners, Statement
-    from engine.facts.github import GitHub, PullCommit, PullRequest, Review
+    from engine.facts.github import PullCommit, PullRequest, Review
+    from engine.facts.github_client import GitHub
     from engine.facts.interface import Facts
     from engine.git import Git
     from engine.policy.patterns import Matcher
@@ -412,7 +413,7 @@ def pull_facts(facts: Facts) -> PullFacts:
     cached = _PULLS.get(facts)
     if cached is not None:
         return cached
-    from engine.facts.github import DEFAULT_API_URL, GitHub, GitHubError
+    from engine.facts.github_client import DEFAULT_API_URL, GitHub, GitHubError
 
     config = (facts.policy.get("sources") or {}).get("github") or {}
     in_hook = not facts.inputs.github_pr
@@ -445,7 +446,7 @@ def pull_facts(facts: Facts) -> PullFacts:
 
 def _find_pull(client: GitHub, owner: str, repo: str, head: str, base: str) -> int:
     """The open PR merging `head` (user:branch) into `base` (user:branch or branch)."""
-    from engine.facts.github import GitHubError
+    from engine.facts.github_client import GitHubError
 
     branch = base.split(":", 1)[-1]
     numbers = client.find_open_pulls(owner, repo, head=head, base=branch)

@@ -42,6 +42,8 @@ from engine.times import format_duration, format_time
 if TYPE_CHECKING:
     import requests
 
+    from engine.facts.http import Stopped
+
 __all__ = [
     "ActiveAlert",
     "Condition",
@@ -133,9 +135,10 @@ class PrometheusClient:
 
     Credentials are never stored in the policy: the caller names environment variables
     (``token_env`` for a bearer token, or ``username_env``/``password_env`` for basic
-    auth) that are read at request time. Connection failures and 5xx answers are retried
-    ``retries`` times with doubling ``backoff``; 4xx answers and read timeouts are not
-    (the same request would fail the same way, and a hook's time budget is short).
+    auth) that are read at request time. Connection failures, 429 and 5xx answers are
+    retried ``retries`` times with doubling ``backoff`` (engine.facts.http), waiting
+    ``max_wait`` seconds at most in all; other 4xx answers and read timeouts are not (the
+    same request would fail the same way, and a hook's time budget is short).
     """
 
     url: str
@@ -143,6 +146,7 @@ class PrometheusClient:
     read_timeout: float = 10.0
     retries: int = 2
     backoff: float = 0.25
+    max_wait: float = 30.0
     token_env: str | None = None
     username_env: str | None = None
     password_env: str | None = None
@@ -224,27 +228,23 @@ class PrometheusClient:
         return headers, basic
 
     def _call(self, path: str, form: Mapping[str, str] | None) -> Mapping[str, object]:
-        """One API call with retries; returns the ``data`` member of a success answer."""
-        import time
-
+        """One API call, retried by the engine's HTTP policy; returns the ``data`` member of a success answer."""
         import requests
+
+        from engine.facts import http
 
         headers, basic = self._auth()
         url = self.url.rstrip("/") + path
-        last: PrometheusError | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+        policy = http.RetryPolicy(attempts=self.retries + 1, backoff=self.backoff, max_wait=self.max_wait)
+        with http.session(policy, timeout=(self.connect_timeout, self.read_timeout), headers=headers) as session:
             try:
                 # POST with a form body: long PromQL fits, and Prometheus accepts it on
                 # every query endpoint; the alerts endpoint is GET only.
-                response = requests.request(
+                response = session.request(
                     "POST" if form is not None else "GET",
                     url,
                     data=dict(form) if form is not None else None,
-                    headers=headers,
                     auth=basic,
-                    timeout=(self.connect_timeout, self.read_timeout),
                     allow_redirects=False,
                 )
             except requests.exceptions.ReadTimeout:
@@ -252,22 +252,18 @@ class PrometheusClient:
             except requests.exceptions.ConnectionError as exc:
                 if _is_read_timeout(exc):
                     raise self._timeout(path) from None
-                last = PrometheusError(
+                unreachable = PrometheusError(
                     "unreachable",
                     f"cannot connect to Prometheus at {self.url} ({_reason(exc)}); "
                     "check that it is running and that the source URL is right",
                 )
-                continue
+                raise _after_retries(unreachable, http.stopped(exc)) from None
             except requests.exceptions.RequestException as exc:
                 raise PrometheusError("config", f"cannot send a request to {url!r}: {_reason(exc)}") from None
-            if response.status_code >= 500:
-                last = _error_from(response, self._where(path))
-                continue
+            stopped = http.stopped(response)
+            if stopped is not None:  # a failed answer, retried as far as the policy allows
+                raise _after_retries(_error_from(response, self._where(path)), stopped)
             return _decode(response, self._where(path), self.url)
-        assert last is not None
-        if self.retries:
-            last = PrometheusError(last.kind, f"{last.message} (gave up after {self.retries + 1} attempts)")
-        raise last
 
     def _timeout(self, path: str) -> PrometheusError:
         return PrometheusError(
@@ -275,6 +271,12 @@ class PrometheusClient:
             f"{self._where(path)} did not answer within {self.read_timeout:g}s; "
             "the query may be too expensive or the server overloaded",
         )
+
+
+def _after_retries(error: PrometheusError, stopped: Stopped | None) -> PrometheusError:
+    """The error, saying why retrying stopped (when it was retried at all)."""
+    note = stopped.note() if stopped is not None else ""
+    return PrometheusError(error.kind, f"{error.message} ({note})") if note else error
 
 
 def _seconds(value: float) -> str:

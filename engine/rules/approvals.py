@@ -115,7 +115,7 @@ class RequireApprovals(Rule):
     # --- GitHub ---
 
     def _github(self, facts: Facts, updates: list[RefUpdate], requirement: ap.Requirement) -> Outcome:
-        from engine.facts.github import GitHubError
+        from engine.facts.github_client import GitHubError
 
         found = ap.pull_facts(facts)
         if found.error is not None:
