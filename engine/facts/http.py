@@ -95,7 +95,8 @@ class Stopped:
     limit: float = 0.0
 
     def note(self) -> str:
-        """`gave up after 3 attempts`, or the wait it would take; empty for one attempt by design."""
+        """`gave up after 3 attempts`, or the wait it would take; empty when the one attempt was
+        all the policy allowed (there is nothing to add to the failure then)."""
         if self.needed is not None:
             return f"retrying would need {self.needed:.0f} s more; the limit is {self.limit:.0f} s in all"
         if self.attempts > 1:
