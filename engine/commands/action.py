@@ -160,7 +160,7 @@ def _post_check_run(decision: Decision, event: Event, name: str, failed: bool, o
                     env: Mapping[str, str]) -> None:
     """The check run: best effort, because a fork's token may not write checks; the job's own
     status, summary and annotations still carry the verdict."""
-    from engine.facts.github import GitHub, GitHubError
+    from engine.facts.github_client import GitHub, GitHubError
 
     owner, _, repo = event.repository.partition("/")
     conclusion = "failure" if failed else ("neutral" if any(o.status == "warn" for o in decision.outcomes)

@@ -7,11 +7,11 @@ import sys
 
 import click
 
-from engine import approvals as ap
 from engine import report
 from engine.commands.common import open_repository, resolve_commit
 from engine.git import Git
 from engine.notes import NOTES_REFS, read_lines
+from engine.records.approvals import RecordRejected, verify_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ def _trust(git: Git, path: str | None, policy_file: str | None, policy_ref: str 
 def _row(line: bytes, tree: str, trust: AllowedSigners | None, now: dt.datetime) -> dict[str, Any]:
     if trust is not None:
         try:
-            record = ap.verify_record(line, trust, tree=tree, now=now)
-        except ap.RecordRejected as exc:
+            record = verify_record(line, trust, tree=tree, now=now)
+        except RecordRejected as exc:
             row = _claimed(line)
             row.update(status=exc.reason, reason=exc.message)
             return row

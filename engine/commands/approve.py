@@ -12,6 +12,7 @@ from engine import approvals as ap
 from engine.commands.common import open_repository, resolve_commit
 from engine.git import Git
 from engine.notes import NOTES_REFS
+from engine.records.approvals import sign_approval
 
 
 def default_ref(git: Git) -> str | None:
@@ -52,8 +53,8 @@ def approve(*, repo: str, rev: str, key: str, ref: str | None, comment: str, app
     passphrase = os.environ.get(passphrase_env) if passphrase_env else None
     decision = ap.CHANGES_REQUESTED if request_changes else ap.APPROVED
     try:
-        tree, _ = ap.sign_approval(git, commit=commit, ref=target, approver=who, key=key, comment=comment,
-                                   decision=decision, passphrase=passphrase)
+        tree, _ = sign_approval(git, commit=commit, ref=target, approver=who, key=key, comment=comment,
+                                decision=decision, passphrase=passphrase)
     except AttestError as exc:
         raise click.ClickException(str(exc)) from None
     verb = "requested changes on" if request_changes else "approved"

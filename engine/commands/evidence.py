@@ -16,20 +16,11 @@ import click
 
 from engine.change import show as show_safely
 from engine.commands.common import open_repository, resolve_commit
-from engine.evidence import (
-    PREDICATE_DRY_RUN,
-    Accepted,
-    artifact_entry,
-    build_predicate,
-    claimed_trees,
-    describe,
-    dry_run_statement,
-    envelope_line,
-    envelopes_in,
-    judge_envelope,
-)
+from engine.evidence import PREDICATE_DRY_RUN, Accepted, artifact_entry, build_predicate, describe, dry_run_statement
+from engine.facts.evidence import envelopes_in
 from engine.git import Git, GitError, work_tree
 from engine.notes import NOTES_REFS
+from engine.records.evidence import claimed_trees, envelope_line, judge_envelope
 from engine.times import parse_duration, parse_rfc3339
 
 EXIT_OK, EXIT_REJECTED = 0, 1

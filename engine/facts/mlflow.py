@@ -13,7 +13,6 @@ runs of the same evaluation.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +21,8 @@ from engine.facts.results import Measurement
 
 if TYPE_CHECKING:
     import requests
+
+    from engine.facts.http import Stopped
 
 MlflowMode = Literal["latest", "history", "runs"]
 
@@ -60,9 +61,10 @@ class Run:
 class MlflowClient:
     """A small read-only MLflow REST client with timeouts and bounded retries.
 
-    Connection errors, timeouts and 5xx answers are retried `retries` times with a
-    doubling pause starting at `backoff` seconds; 4xx answers are not (they will not
-    change). Every failure becomes an `MlflowError` that says what to check.
+    Connection errors, timeouts, 429 and 5xx answers are retried `retries` times with a
+    doubling pause starting at `backoff` seconds, `max_wait` seconds at most in all
+    (engine.facts.http); other 4xx answers are not (they will not change). Every failure
+    becomes an `MlflowError` that says what to check.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class MlflowClient:
         timeout: float = 10.0,
         retries: int = 2,
         backoff: float = 0.25,
+        max_wait: float = 30.0,
         token: str | None = None,
     ) -> None:
         if retries < 0:
@@ -80,6 +83,7 @@ class MlflowClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.max_wait = max_wait
         self._token = token
         self._session: requests.Session | None = None
 
@@ -154,49 +158,52 @@ class MlflowClient:
     ) -> Mapping[str, Any]:
         import requests
 
+        from engine.facts import http
+
         if self._session is None:
-            self._session = requests.Session()
-            if self._token:
-                self._session.headers["Authorization"] = f"Bearer {self._token}"
+            policy = http.RetryPolicy(
+                attempts=self.retries + 1, backoff=self.backoff, max_wait=self.max_wait, read_timeouts=True
+            )
+            headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+            self._session = http.session(policy, timeout=self.timeout, headers=headers)
         endpoint = f"{self.url}{API}{path}"
         what = f"{method} {API}{path}"
-        attempts = self.retries + 1
-        last = ""
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                response = self._session.request(
-                    method, endpoint, params=params, json=json, timeout=self.timeout
-                )
-            except requests.Timeout:
-                last = f"no answer within {self.timeout:g} s"
-                continue
-            except requests.ConnectionError as err:
-                last = f"cannot connect ({_root_cause(err)})"
-                continue
-            except requests.RequestException as err:
+        try:
+            response = self._session.request(method, endpoint, params=params, json=json)
+        except requests.RequestException as err:
+            if http.timed_out(err):
+                problem = f"no answer within {self.timeout:g} s"
+            elif isinstance(err, requests.ConnectionError):
+                problem = f"cannot connect ({_root_cause(err)})"
+            else:
                 raise MlflowError(f"MLflow request {what} to {self.url} failed: {err}") from None
-            if response.status_code >= 500:
-                last = _http_problem(response)
-                continue
-            if response.status_code >= 400:
-                raise MlflowError(
-                    f"MLflow at {self.url} refused {what}: {_http_problem(response)}"
-                )
-            try:
-                body = response.json()
-            except ValueError:
-                raise MlflowError(
-                    f"MLflow at {self.url} answered {what} with non-JSON: "
-                    f"{response.text[:200]!r}"
-                ) from None
-            if not isinstance(body, Mapping):
-                raise MlflowError(f"MLflow at {self.url} answered {what} with {body!r}")
-            return body
-        raise MlflowError(
-            f"MLflow at {self.url} is unreachable for {what}: {last} "
-            f"after {attempts} attempt{'s' if attempts > 1 else ''}; check that the "
+            raise self._unreachable(what, problem, http.stopped(err)) from None
+        stopped = http.stopped(response)
+        if response.status_code >= 500:
+            raise self._unreachable(what, _http_problem(response), stopped)
+        if response.status_code >= 400:
+            note = f" ({stopped.note()})" if stopped is not None and stopped.note() else ""
+            raise MlflowError(
+                f"MLflow at {self.url} refused {what}: {_http_problem(response)}{note}"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise MlflowError(
+                f"MLflow at {self.url} answered {what} with non-JSON: "
+                f"{response.text[:200]!r}"
+            ) from None
+        if not isinstance(body, Mapping):
+            raise MlflowError(f"MLflow at {self.url} answered {what} with {body!r}")
+        return body
+
+    def _unreachable(self, what: str, problem: str, stopped: Stopped | None) -> MlflowError:
+        """The last failure once retrying stopped (the attempts ran out, or the next wait was too long)."""
+        attempts = stopped.attempts if stopped is not None else 1
+        wait = f" ({stopped.note()})" if stopped is not None and stopped.needed is not None else ""
+        return MlflowError(
+            f"MLflow at {self.url} is unreachable for {what}: {problem} "
+            f"after {attempts} attempt{'s' if attempts > 1 else ''}{wait}; check that the "
             "tracking server runs and the source url is right"
         )
 

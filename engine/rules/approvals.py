@@ -2,9 +2,10 @@
 
 The source is GitHub when a pull request is being judged (`policy check --github-pr`, or
 a GitHub Enterprise Server merge button with `sources.github` configured), otherwise the
-signed approval records in `refs/notes/changegate/approvals`. Both are judged by the
-same rules (engine.approvals.tally). Several approvals rules may apply at once (one per
-path scope, say): each must be satisfied on its own.
+signed approval records in `refs/notes/changegate/approvals` (engine.facts.approvals
+reads both). Both are judged by the same rules (engine.approvals.tally). Several
+approvals rules may apply at once (one per path scope, say): each must be satisfied on
+its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,17 @@ from dataclasses import dataclass
 from engine import approvals as ap
 from engine.change import RefUpdate
 from engine.decision import Notice, Outcome
+from engine.facts.approvals import (
+    PullFacts,
+    github_eligibility,
+    github_owned,
+    github_source,
+    github_votes,
+    pull_facts,
+    signed_candidates,
+    signed_votes,
+    signer_eligibility,
+)
 from engine.facts.interface import TrustError
 from engine.identities import Identity, Owners, normalise
 from engine.notes import NOTES_REFS
@@ -48,7 +60,7 @@ class RequireApprovals(Rule):
         judged = [u for u in updates if u.kind != "deletion" and not u.ref.startswith(ap.NOTES_PREFIX)]
         if not judged:
             return self.outcome("skip", "only deletions or notes refs are updated: there is no content to approve")
-        source = ap.github_source(facts)
+        source = github_source(facts)
         if source is not None:
             return self._github(facts, judged, requirement)
         return self._signed(facts, judged, requirement)
@@ -63,7 +75,7 @@ class RequireApprovals(Rule):
                 return self.outcome("error", f"signed approvals cannot be checked: {exc}",
                                     fix="an administrator must fix trust.allowed_signers in the policy")
             allowed = None
-        eligible = ap.signer_eligibility(requirement)
+        eligible = signer_eligibility(requirement)
         seen: list[str] = []
         short_of: list[tuple[RefUpdate, ap.Tally, Owners]] = []
         for update in updates:
@@ -76,7 +88,7 @@ class RequireApprovals(Rule):
                 rejected = [ap.Rejected("no-trust", "the policy names no trust.allowed_signers file, so no "
                                                     "signed approval can be verified")]
             else:
-                votes, rejected = ap.signed_votes(facts, update, self.refs, requirement, allowed)
+                votes, rejected = signed_votes(facts, update, self.refs, requirement, allowed)
             result = ap.tally(requirement, votes, rejected, owners=owners, eligible=eligible,
                               judged=f"tree {short(facts.tree(update.new))} of {short(update.new)}")
             seen += self._lines(update, result, len(updates))
@@ -85,7 +97,7 @@ class RequireApprovals(Rule):
         if not short_of:
             return self._passed(updates, seen, requirement)
         update, result, owners = short_of[0]
-        candidates = ap.signed_candidates(requirement, allowed, owners=owners, done=[v.who for v in result.valid])
+        candidates = signed_candidates(requirement, allowed, owners=owners, done=[v.who for v in result.valid])
         ref = update.name
         fix = (f"an eligible approver ({_names(candidates)}) runs: policy approve {short(update.new)} "
                f"--key ~/.ssh/id_ed25519 --ref {ref} && git push origin {NOTES_REFS['approvals']}; "
@@ -115,9 +127,9 @@ class RequireApprovals(Rule):
     # --- GitHub ---
 
     def _github(self, facts: Facts, updates: list[RefUpdate], requirement: ap.Requirement) -> Outcome:
-        from engine.facts.github import GitHubError
+        from engine.facts.github_client import GitHubError
 
-        found = ap.pull_facts(facts)
+        found = pull_facts(facts)
         if found.error is not None:
             return self._github_error(found, found.error)
         assert found.pull is not None
@@ -129,13 +141,13 @@ class RequireApprovals(Rule):
                                 fix=f"run policy check with --ref {base}")
         actor = facts.actor
         try:
-            owners = Owners([*ap.github_owned(found), Identity("user", actor.name, f"the actor ({actor.source})")],
+            owners = Owners([*github_owned(found), Identity("user", actor.name, f"the actor ({actor.source})")],
                             facts.identities(), pusher=actor.name)
         except TrustError as exc:
             return self._no_identities(exc)
         try:
-            result = ap.tally(requirement, ap.github_votes(found, requirement), [], owners=owners,
-                              eligible=ap.github_eligibility(found, requirement),
+            result = ap.tally(requirement, github_votes(found, requirement), [], owners=owners,
+                              eligible=github_eligibility(found, requirement),
                               judged=f"head {short(pull.head_sha)}")
         except GitHubError as exc:
             return self._github_error(found, exc)
@@ -155,7 +167,7 @@ class RequireApprovals(Rule):
         return self._failed(facts, [(updates[0], result, owners)], seen, requirement, candidates, fix,
                             pr=found.slug, head=pull.head_sha, on="the pull request's head")
 
-    def _github_error(self, found: ap.PullFacts, exc: Exception) -> Outcome:
+    def _github_error(self, found: PullFacts, exc: Exception) -> Outcome:
         kind = getattr(exc, "kind", "usage")
         fixes = {
             "too_many_files": "split the pull request: past 3,000 files GitHub cannot list every path",

@@ -218,7 +218,7 @@ class RequireBenchmark(Rule):
 
 def _from_evidence(facts: Facts, tree: str, metric: str, what: str) -> Measurement:
     """`metric` from the accepted dry-run evidence of `tree`: the newest record that has it."""
-    from engine.evidence import find_evidence
+    from engine.facts.evidence import find_evidence
     from engine.facts.interface import TrustError
     from engine.facts.results import measurement_from_mapping
 

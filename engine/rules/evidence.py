@@ -14,14 +14,8 @@ from __future__ import annotations
 
 from engine.change import RefUpdate, show
 from engine.decision import Outcome
-from engine.evidence import (
-    PREDICATE_DRY_RUN,
-    Accepted,
-    Rejected,
-    artifact_digest,
-    find_evidence,
-    recorded_artifacts,
-)
+from engine.evidence import PREDICATE_DRY_RUN, Accepted, Rejected, artifact_digest, recorded_artifacts
+from engine.facts.evidence import find_evidence
 from engine.facts.interface import TrustError
 from engine.notes import NOTES_REFS
 from engine.rules.base import Rule, short

@@ -1,7 +1,7 @@
 """`require: {threshold: ...}` and `require: {alerts: ...}`: live numbers from Prometheus gate
 merges and deploys (and, through `policy rollback-check`, keep or roll back a deploy).
 
-Semantics (engine/facts/prometheus.py and engine/facts/alert_rules.py hold the details):
+Semantics (engine/rules/threshold_verdicts.py and engine/rules/alert_verdicts.py hold the details):
 
 * threshold: `below` (<), `above` (>), `between` (inclusive); all given must hold for
   EVERY series the query returns. Without `for`, one instant query at the decision's
@@ -33,9 +33,10 @@ from engine.decision import Outcome
 from engine.rules.base import Rule
 
 if TYPE_CHECKING:
-    from engine.facts.alert_rules import AlertsResult
     from engine.facts.interface import Facts
-    from engine.facts.prometheus import PrometheusClient, ThresholdResult
+    from engine.facts.prometheus import PrometheusClient
+    from engine.rules.alert_verdicts import AlertsResult
+    from engine.rules.threshold_verdicts import ThresholdResult
 
 Action = Literal["deny", "allow", "warn"]  # what a check that cannot pass does (on_error, on_no_data)
 
@@ -145,7 +146,8 @@ class RequireThreshold(LiveRule):
     params: ThresholdParams
 
     def check(self, ctx: LiveContext) -> Outcome:
-        from engine.facts.prometheus import PrometheusError, evaluate_threshold
+        from engine.facts.prometheus import PrometheusError
+        from engine.rules.threshold_verdicts import evaluate_threshold
         from engine.times import parse_duration
 
         p = self.params
@@ -189,8 +191,9 @@ class RequireAlerts(LiveRule):
     def check(self, ctx: LiveContext) -> Outcome:
         import time
 
-        from engine.facts.alert_rules import RulesFileError, firing_alerts, parse_rules
+        from engine.facts.alert_rules import RulesFileError, parse_rules
         from engine.facts.prometheus import PrometheusError
+        from engine.rules.alert_verdicts import firing_alerts
         from engine.times import format_time
 
         p = self.params

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from engine.change import Actor, Change, Inputs, RefUpdate
-from engine.evidence import Accepted, find_evidence
+from engine.evidence import Accepted
+from engine.facts.evidence import find_evidence
 from engine.facts.gitfacts import GitFacts
 from engine.git import Git
 from engine.policy.compile import compile_policy

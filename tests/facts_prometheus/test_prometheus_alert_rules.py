@@ -10,14 +10,9 @@ from typing import Literal
 
 import pytest
 
-from engine.facts.alert_rules import (
-    AlertsResult,
-    RulesFileError,
-    firing_alerts,
-    load_rules,
-    parse_rules,
-)
+from engine.facts.alert_rules import RulesFileError, load_rules, parse_rules
 from engine.facts.prometheus import Labels, PrometheusClient
+from engine.rules.alert_verdicts import AlertsResult, firing_alerts
 from tests.helpers.prometheus import (
     History,
     PrometheusServer,

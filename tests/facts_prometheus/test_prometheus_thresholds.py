@@ -7,16 +7,8 @@ import math
 
 import pytest
 
-from engine.facts.prometheus import (
-    Condition,
-    PrometheusClient,
-    QueryResult,
-    Sample,
-    Series,
-    evaluate_threshold,
-    judge_instant,
-    judge_range,
-)
+from engine.facts.prometheus import PrometheusClient, QueryResult, Sample, Series
+from engine.rules.threshold_verdicts import Condition, evaluate_threshold, judge_instant, judge_range
 from tests.helpers.prometheus import PrometheusServer, Reply, fault_server, free_port
 
 RATIO = (

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.facts.github import GitHub
+from engine.facts.github_client import GitHub
 from tests.helpers.fake_github import NOW, FakeGitHub, fake_ghes, fake_github
 
 __all__ = ["client", "fake_ghes", "fake_github", "sleeps"]

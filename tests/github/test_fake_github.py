@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from engine.facts.github import GitHub, GitHubError
+from engine.facts.github_client import GitHub, GitHubError
 from tests.helpers.fake_github import FakeGitHub
 
 HEADERS = {"Authorization": "Bearer test-token", "Accept": "application/vnd.github+json"}

@@ -1,4 +1,4 @@
-"""engine.facts.github against the fake GitHub, whose traffic is checked against GitHub's API description."""
+"""engine.facts.github_client against the fake GitHub, whose traffic is checked against GitHub's API description."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ import sys
 
 import pytest
 
-from engine.facts.github import (
-    Annotation,
-    CheckRunOutput,
-    GitHub,
-    GitHubError,
-    Review,
-    latest_reviews_by_user,
-)
+from engine.facts.github import Annotation, CheckRunOutput, Review, latest_reviews_by_user
+from engine.facts.github_client import GitHub, GitHubError
 from tests.helpers.fake_github import NOW, FakeGitHub
 
 HEAD = "a" * 40
@@ -431,6 +425,6 @@ def test_total_wait_is_bounded_by_max_wait(pull: FakeGitHub, sleeps: list[float]
 
 
 def test_importing_the_module_does_not_import_requests() -> None:
-    code = "import sys, engine.facts.github; print('requests' in sys.modules)"
+    code = "import sys, engine.facts.github_client; print('requests' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"

@@ -21,7 +21,7 @@ from tests.helpers.fake_github import SUBSET, load_subset
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "cut-openapi"
 
-# Every operation engine/facts/github.py calls.
+# Every operation engine/facts/github_client.py calls.
 CLIENT_OPERATIONS = {
     "GET /repos/{owner}/{repo}/pulls",
     "GET /repos/{owner}/{repo}/pulls/{pull_number}",

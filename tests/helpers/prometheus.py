@@ -307,12 +307,13 @@ def prometheus_server(
 
 
 class Reply(NamedTuple):
-    """What the fault server answers: status, body, content type, and a delay first."""
+    """What the fault server answers: status, body, content type, a delay first, extra headers."""
 
     status: int
     body: str
     content_type: str = "application/json"
     delay: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class Seen(NamedTuple):
@@ -353,6 +354,8 @@ def fault_server(*replies: Reply) -> Iterator[FaultServer]:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in reply.headers:
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
             except OSError:
