@@ -6,10 +6,10 @@ import textwrap
 from pathlib import Path
 
 from engine.change import Actor, Change, Inputs, RefUpdate
-from engine.evaluate import evaluate
 from engine.facts.gitfacts import GitFacts
 from engine.facts.memory import MemoryFacts
 from engine.git import Git
+from engine.judge import judge
 from engine.notes import NOTES_REFS
 from engine.policy.compile import compile_policy
 from tests.helpers.repos import git as git_cli
@@ -50,11 +50,11 @@ def test_the_same_change_as_data_gets_the_same_decision(tmp_path: Path) -> None:
     change = Change((RefUpdate(base, head, b"refs/heads/main"),), ACTOR, "push")
     inputs = Inputs(now=1.0)
     from_git = GitFacts(git, change, server_refs=[(b"refs/heads/main", base)], inputs=inputs, policy=POLICY)
-    expected = evaluate(POLICY, from_git)
+    expected = judge(POLICY, from_git)
     [update] = change.updates
     described = MemoryFacts(change, brings={update.ref: from_git.commits_for(update, None)}, inputs=inputs,
                             policy=POLICY)
-    decision = evaluate(POLICY, described)
+    decision = judge(POLICY, described)
     assert [o.status for o in expected.outcomes] == ["fail", "fail", "pass"]
     assert decision.outcomes == expected.outcomes
 
@@ -65,7 +65,7 @@ def test_a_rewrite_is_told_by_the_parents_given() -> None:
 
     rewritten = Commit("b" * 40, "t" * 40, ("c" * 40,), "T", "t@example.com", ())
     facts = MemoryFacts(Change((update,), ACTOR, "push"), brings={update.ref: [rewritten]}, policy=POLICY)
-    outcome = {o.rule: o for o in evaluate(POLICY, facts).outcomes}["main-linear"]
+    outcome = {o.rule: o for o in judge(POLICY, facts).outcomes}["main-linear"]
     assert outcome.status == "fail" and "non-fast-forward" in outcome.seen[0]
 
 
@@ -78,6 +78,6 @@ def test_what_the_data_does_not_say_denies() -> None:
     notes_commit = Commit("b" * 40, "t" * 40, ("a" * 40,), "T", "t@example.com", ())
     facts = MemoryFacts(Change((update,), ACTOR, "push"), brings={notes_ref: [notes_commit]},
                         types={"a" * 40: "commit"}, policy=POLICY)
-    decision = evaluate(POLICY, facts)
+    decision = judge(POLICY, facts)
     records = {o.rule: o for o in decision.outcomes}["changegate-records"]
     assert records.status == "error" and "is not described" in records.message and not decision.allowed
