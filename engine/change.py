@@ -8,6 +8,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Literal, NamedTuple
 
     Stage = Literal["push", "merge", "deploy"]
@@ -102,6 +103,7 @@ class Inputs(NamedTuple):
     artifacts: tuple[str, ...] = ()  # files being deployed, checked against evidence digests
     github_pr: str | None = None  # OWNER/REPO#NUMBER whose reviews and files to read
     github_api: str | None = None  # the API root the runner names (GITHUB_API_URL), unless the policy sets one
+    environ: Mapping[str, str] | None = None  # the entry point's environment, read once (None: empty)
 
 
 def parse_update_lines(data: bytes) -> tuple[RefUpdate, ...]:

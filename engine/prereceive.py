@@ -62,7 +62,7 @@ def _run(git_dir: str) -> int:
     budget = float(config.get("time_budget", DEFAULT_TIME_BUDGET))
     _arm(budget, started, git_dir)
     from engine import audit
-    from engine.change import Change, parse_update_lines
+    from engine.change import Change, Inputs, parse_update_lines
     from engine.decision import EXIT_INTERNAL, EXIT_INVALID
     from engine.facts.gitfacts import GitFacts
     from engine.git import Git
@@ -90,7 +90,9 @@ def _run(git_dir: str) -> int:
             return _record_then_say(git_dir, _error_entry("invalid-policy", str(exc), actor._asdict(), EXIT_INVALID),
                                     f"changegate: push rejected: the policy is invalid: {first}\n"
                                     "changegate: an administrator must fix it (policy validate FILE)\n", EXIT_INVALID)
-        decision = judge(policy, GitFacts(git, Change(updates, actor, "push"), policy=policy, source=source))
+        inputs = Inputs(now=time.time(), environ=os.environ)  # the hook's own environment, as git gave it
+        decision = judge(policy, GitFacts(git, Change(updates, actor, "push"), inputs=inputs, policy=policy,
+                                          source=source))
         _disarm()
     except OverBudget as exc:
         return _over_budget(git_dir, exc, actor._asdict())

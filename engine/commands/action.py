@@ -107,7 +107,8 @@ def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tup
     policy = compile_policy(source.data, source.name)
     update = RefUpdate(event.base_sha, event.head_sha, event.base_ref.encode())
     pr = f"{event.repository}#{event.pull_number}" if event.pull_number else None
-    inputs = Inputs(now=time.time(), evidence_files=evidence, github_pr=pr, github_api=env.get("GITHUB_API_URL"))
+    inputs = Inputs(now=time.time(), evidence_files=evidence, github_pr=pr, github_api=env.get("GITHUB_API_URL"),
+                    environ=dict(env))
     actor = Actor(event.author or env.get("GITHUB_ACTOR", "unknown"), "github-actions", "event")
     base = [(event.base_ref.encode(), event.base_sha)] if event.base_sha.strip("0") else []
     facts = GitFacts(git, Change((update,), actor, stage), server_refs=base,

@@ -50,9 +50,9 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
         raise click.UsageError(f"{exc}; or name the pusher with --actor") from None
     server_refs, label = server_view(git, updates, known_refs)
     inputs = Inputs(now=time.time() if now is None else now, evidence_files=tuple(evidence),
-                    artifacts=tuple(artifacts), github_pr=github_pr)
+                    artifacts=tuple(artifacts), github_pr=github_pr, environ=dict(os.environ))
     facts = GitFacts(git, Change(updates, who, stage), server_refs=server_refs, server_label=label, inputs=inputs,
-                  policy=policy, source=source)
+                     policy=policy, source=source)
     decision = judge(policy, facts)
     if audit_log:  # recorded first: a verdict that cannot be recorded is not shown
         try:

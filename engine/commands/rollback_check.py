@@ -21,6 +21,7 @@ without waiting (reproducible; "would this policy have rolled back last night?")
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -47,9 +48,11 @@ def rollback_check(*, policy_file: str, watch: bool, interval: float, count: int
         return EXIT_INVALID
     total = count if watch else 1
     failures = taken = 0
+    environ = dict(os.environ)  # read once: credentials the policy's sources name
     for index in range(total):
         at = time.time() if now is None else now + index * interval
-        decision = _applied(deliver(judge(compiled, MeasurementFacts(compiled, source, now=at, ref=ref))))
+        facts = MeasurementFacts(compiled, source, now=at, ref=ref, environ=environ)
+        decision = _applied(deliver(judge(compiled, facts)))
         if not decision.outcomes:  # found before anything is measured: no rule applies to this deploy
             scope = f" that applies to {ref}" if ref else ""
             click.echo(f"error: {policy_file} has no threshold or alerts rule judged at stage deploy{scope}; "

@@ -14,8 +14,6 @@ Imported by the push hook: `requests` (through engine.facts.github_client) and
 from __future__ import annotations
 
 import datetime as dt
-import os
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +24,10 @@ from engine.records.approvals import Record, RecordRejected, verify_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from engine.attest import AllowedSigners
+    from engine.change import Inputs
     from engine.facts.github import PullCommit, PullRequest, Review
     from engine.facts.github_client import GitHub
     from engine.facts.interface import Facts
@@ -131,9 +132,6 @@ class PullFacts:
     members: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
-_PULLS: weakref.WeakKeyDictionary[Facts, PullFacts] = weakref.WeakKeyDictionary()
-
-
 def parse_pr(text: str) -> tuple[str, str, int]:
     """OWNER/REPO#N -> (owner, repo, n); ValueError otherwise."""
     repo_part, sep, number = text.partition("#")
@@ -153,37 +151,34 @@ def ghes_merge(environ: Mapping[str, str]) -> tuple[str, str, str, str] | None:
     return None
 
 
-def github_source(facts: Facts) -> str | None:
+def github_source(inputs: Inputs, policy: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
     """Why GitHub is the approvals source here (None: signed records are)."""
-    if facts.inputs.github_pr:
-        return f"pull request {facts.inputs.github_pr}"
-    if ghes_merge(os.environ) is not None and (facts.policy.get("sources") or {}).get("github"):
+    if inputs.github_pr:
+        return f"pull request {inputs.github_pr}"
+    if ghes_merge(environ) is not None and (policy.get("sources") or {}).get("github"):
         return "the GitHub Enterprise Server merge button"
     return None
 
 
-def pull_facts(facts: Facts) -> PullFacts:
-    """Read the pull request once per decision; errors are kept and reported by each rule."""
-    cached = _PULLS.get(facts)
-    if cached is not None:
-        return cached
+def read_pull(inputs: Inputs, policy: Mapping[str, Any], environ: Mapping[str, str]) -> PullFacts:
+    """Read the pull request (once per decision: Facts.pull_request keeps it); errors are kept
+    and reported by each rule."""
     from engine.facts.github_client import DEFAULT_API_URL, GitHub, GitHubError
 
-    config = (facts.policy.get("sources") or {}).get("github") or {}
-    in_hook = not facts.inputs.github_pr
-    found = PullFacts(facts.inputs.github_pr or "", "", "")
-    _PULLS[facts] = found
+    config = (policy.get("sources") or {}).get("github") or {}
+    in_hook = not inputs.github_pr
+    found = PullFacts(inputs.github_pr or "", "", "")
     try:
         # the hook has 5 s for everything (GitHub Enterprise); a CLI or CI run may wait longer
-        api = config.get("api") or facts.inputs.github_api or DEFAULT_API_URL  # the policy's word first
-        client = GitHub(api, token_env=config.get("token_env", "GITHUB_TOKEN"),
+        api = config.get("api") or inputs.github_api or DEFAULT_API_URL  # the policy's word first
+        client = GitHub(api, token_env=config.get("token_env", "GITHUB_TOKEN"), environ=environ,
                         timeout=2.0 if in_hook else 10.0, max_attempts=2 if in_hook else 4,
                         max_wait=1.0 if in_hook else 30.0)
         found.client = client
-        if facts.inputs.github_pr:
-            owner, repo, number = parse_pr(facts.inputs.github_pr)
+        if inputs.github_pr:
+            owner, repo, number = parse_pr(inputs.github_pr)
         else:
-            merge = ghes_merge(os.environ)
+            merge = ghes_merge(environ)
             assert merge is not None
             owner, repo = merge[0], merge[1]
             number = _find_pull(client, *merge)

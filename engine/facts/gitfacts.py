@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from engine.change import Actor, Change, ChangedPath, Commit, Inputs, RefUpdate
 from engine.decision import Judged
 from engine.facts.interface import TrustError, Unjudgeable
+from engine.facts.live import LiveSources
 from engine.git import Git, GitError
 from engine.policy.patterns import Matcher
 
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 SMALL_PUSH = 200
 
 
-class GitFacts:
-    """The `engine.facts.interface.Facts` of a change, read from a git repository."""
+class GitFacts(LiveSources):
+    """The `engine.facts.interface.Facts` of a change, read from a git repository (and the live
+    sources its policy names)."""
 
     # True for a measurement (engine/facts/measurement.py): no change and no repository, only
     # the running system at `now`; rules on live data judge it, no other rule applies.

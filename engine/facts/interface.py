@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from engine.attest import AllowedSigners
     from engine.change import Actor, Commit, Inputs, RefUpdate, Stage
     from engine.decision import Judged
+    from engine.facts.approvals import PullFacts
+    from engine.facts.mlflow import MlflowClient
+    from engine.facts.prometheus import PrometheusClient
     from engine.identities import Identities
     from engine.notes import Loss
     from engine.policy.patterns import Matcher
@@ -77,6 +80,21 @@ if TYPE_CHECKING:
         def trusted_file(self, path: str) -> bytes | None: ...
         def allowed_signers(self) -> AllowedSigners: ...
         def identities(self) -> Identities | None: ...
+
+        # --- live sources the policy names, and files a CI job produced (engine/facts/live.py) ---
+        def trusted_location(self, path: str) -> str:
+            """How to name a file of the policy's trust domain in a message."""
+        def prometheus(self) -> PrometheusClient:
+            """The client for sources.prometheus; PrometheusError("config") without one."""
+        def mlflow(self) -> MlflowClient:
+            """A client for sources.mlflow (close it after use); MlflowError without one."""
+        def github_approvals(self) -> str | None:
+            """Why approvals come from GitHub here (a pull request), or None: signed records."""
+        def pull_request(self) -> PullFacts:
+            """The pull request judged, read once per decision; its errors kept inside."""
+        def working_file(self, path: str) -> str:
+            """The absolute path of a file in the working directory (a CI job's output);
+            FileNotFoundError (naming that path) if there is none."""
 
 
 class TrustError(Exception):

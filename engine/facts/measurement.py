@@ -14,7 +14,7 @@ none, instead of quietly reading whatever repository the current directory is in
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from engine.change import Actor, Change, Inputs, RefUpdate
 from engine.facts.gitfacts import GitFacts
@@ -36,9 +36,9 @@ class MeasurementFacts(GitFacts):
     measurement = True
 
     def __init__(self, policy: dict[str, Any], source: PolicySource, *, now: float,
-                 ref: str | None = None) -> None:
+                 ref: str | None = None, environ: Mapping[str, str] | None = None) -> None:
         updates = (RefUpdate(ZERO, ZERO, ref.encode("utf-8", "surrogateescape")),) if ref is not None else ()
-        super().__init__(_NoRepository(), Change(updates, MEASURER, "deploy"), inputs=Inputs(now=now),
+        super().__init__(_NoRepository(), Change(updates, MEASURER, "deploy"), inputs=Inputs(now=now, environ=environ),
                          policy=policy, source=source)
 
     def prefetch(self) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from engine.change import Actor, Change, Commit, Inputs, RefUpdate
 from engine.decision import Judged
 from engine.facts.interface import TrustError
+from engine.facts.live import LiveSources
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,19 +28,22 @@ if TYPE_CHECKING:
     from engine.policy.source import PolicySource
 
 
-class MemoryFacts:
-    """Answers from what it was given: commits per updated ref, trees, notes, trusted files."""
+class MemoryFacts(LiveSources):
+    """Answers from what it was given: commits per updated ref, trees, notes, trusted files; live
+    sources as the policy and `inputs.environ` name them."""
 
     measurement = False  # a described change, not a measurement of a running system
 
     def __init__(self, change: Change, *, brings: Mapping[bytes, Sequence[Commit]] | None = None,
+                 known: Sequence[Commit] = (),
                  refs: Mapping[str, str] | None = None, trees: Mapping[str, Mapping[bytes, str]] | None = None,
                  types: Mapping[str, str] | None = None, notes: Mapping[str, Mapping[str, list[bytes]]] | None = None,
                  lost: Mapping[bytes, Sequence[Loss]] | None = None,
                  trusted_files: Mapping[str, bytes] | None = None, allowed_signers: AllowedSigners | None = None,
                  identities: Identities | None = None, inputs: Inputs | None = None,
                  policy: dict[str, Any] | None = None, source: PolicySource | None = None) -> None:
-        """`brings`: the commits each ref update brings, by ref name; `refs`: full ref name -> object
+        """`brings`: the commits each ref update brings, by ref name; `known`: other commits that
+        exist (an update's old tip); `refs`: full ref name -> object
         before the change; `trees`: tree -> {path: "mode oid"}; `types`: object -> type beyond the
         commits and trees given; `notes`: kind -> object -> note lines, as the change leaves them; `lost`: what
         each update of a notes ref removes (an update not described here cannot be judged)."""
@@ -48,7 +52,7 @@ class MemoryFacts:
         self.policy = policy or {}
         self.source = source
         self._brings = {ref: list(commits) for ref, commits in (brings or {}).items()}
-        self._commits = {c.oid: c for commits in self._brings.values() for c in commits}
+        self._commits = {c.oid: c for commits in (known, *self._brings.values()) for c in commits}
         self._refs = dict(refs or {})
         self._trees = {tree: dict(entries) for tree, entries in (trees or {}).items()}
         self._types = dict(types or {})

@@ -123,6 +123,7 @@ class PrometheusClient:
     token_env: str | None = None
     username_env: str | None = None
     password_env: str | None = None
+    environ: Mapping[str, str] | None = None  # where the named variables are read (None: this process's)
 
     def query(self, query: str, *, at: float) -> QueryResult:
         """Instant query evaluated at ``at`` (unix seconds)."""
@@ -178,8 +179,9 @@ class PrometheusClient:
     def _auth(self) -> tuple[dict[str, str], tuple[str, str] | None]:
         """Headers and basic-auth pair from the named environment variables."""
         headers = {"Accept": "application/json"}
+        env = os.environ if self.environ is None else self.environ
         if self.token_env:
-            token = os.environ.get(self.token_env, "")
+            token = env.get(self.token_env, "")
             if not token:
                 raise PrometheusError(
                     "config",
@@ -190,14 +192,14 @@ class PrometheusClient:
         basic = None
         if self.username_env or self.password_env:
             names = [name for name in (self.username_env, self.password_env) if name]
-            missing = [name for name in names if not os.environ.get(name)]
+            missing = [name for name in names if not env.get(name)]
             if len(names) < 2 or missing:
                 raise PrometheusError(
                     "config",
                     "Prometheus basic auth needs both username_env and password_env set "
                     f"and exported (missing: {', '.join(missing) or 'one of the two names'})",
                 )
-            basic = (os.environ[names[0]], os.environ[names[1]])
+            basic = (env[names[0]], env[names[1]])
         return headers, basic
 
     def _call(self, path: str, form: Mapping[str, str] | None) -> Mapping[str, object]:

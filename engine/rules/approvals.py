@@ -19,9 +19,7 @@ from engine.facts.approvals import (
     PullFacts,
     github_eligibility,
     github_owned,
-    github_source,
     github_votes,
-    pull_facts,
     signed_candidates,
     signed_votes,
     signer_eligibility,
@@ -60,7 +58,7 @@ class RequireApprovals(Rule):
         judged = [u for u in updates if u.kind != "deletion" and not u.ref.startswith(ap.NOTES_PREFIX)]
         if not judged:
             return self.outcome("skip", "only deletions or notes refs are updated: there is no content to approve")
-        source = github_source(facts)
+        source = facts.github_approvals()
         if source is not None:
             return self._github(facts, judged, requirement)
         return self._signed(facts, judged, requirement)
@@ -129,7 +127,7 @@ class RequireApprovals(Rule):
     def _github(self, facts: Facts, updates: list[RefUpdate], requirement: ap.Requirement) -> Outcome:
         from engine.facts.github_client import GitHubError
 
-        found = pull_facts(facts)
+        found = facts.pull_request()
         if found.error is not None:
             return self._github_error(found, found.error)
         assert found.pull is not None

@@ -25,7 +25,6 @@ baseline; without bounds it is an error (`on_error`; `allow` admits a first meas
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from engine.change import RefUpdate
@@ -165,12 +164,12 @@ class RequireBenchmark(Rule):
                     raise MissingSource(f"the ref {spec} does not exist")
                 return _from_evidence(facts, facts.tree(commit), metric, f"the evidence of {spec}")
             if "file" in spec:
-                return self._from_file(spec, metric)
+                return self._from_file(facts, spec, metric)
             return self._from_mlflow(facts, spec["mlflow"], metric, update)
         except ResultsError as exc:
             raise SourceError(str(exc)) from None
 
-    def _from_file(self, spec: dict[str, Any], metric: str) -> Measurement:
+    def _from_file(self, facts: Facts, spec: dict[str, Any], metric: str) -> Measurement:
         from engine.facts.results import read_json_metric, read_results
 
         path: str = spec["file"]
@@ -181,33 +180,25 @@ class RequireBenchmark(Rule):
         if fmt not in ("lm-eval", "pytest-benchmark", "json"):
             raise SourceError(f"format {fmt!r} does not apply to a results file; use lm-eval, pytest-benchmark "
                               "or json")
-        if not os.path.exists(path):
-            raise MissingSource(f"the results file {os.path.abspath(path)} does not exist")
+        try:
+            found = facts.working_file(path)
+        except FileNotFoundError as exc:
+            raise MissingSource(f"the results file {exc.filename} does not exist") from None
         if fmt == "json":
-            return read_json_metric(path, spec.get("key") or metric, stderr_path=spec.get("stderr_key"),
+            return read_json_metric(found, spec.get("key") or metric, stderr_path=spec.get("stderr_key"),
                                     n_path=spec.get("n_key"), metric=metric)
-        return read_results(fmt, path, metric)
+        return read_results(fmt, found, metric)
 
     def _from_mlflow(self, facts: Facts, spec: dict[str, Any], metric: str, update: RefUpdate) -> Measurement:
-        from engine.facts.mlflow import MlflowClient, MlflowError, read_mlflow_metric
-        from engine.times import parse_duration
+        from engine.facts.mlflow import MlflowError, read_mlflow_metric
 
-        config = (facts.policy.get("sources") or {}).get("mlflow")
-        if not config:
-            raise SourceError("the policy configures no sources.mlflow")
-        token = None
-        if config.get("token_env"):
-            token = os.environ.get(config["token_env"])
-            if not token:
-                raise SourceError(f"the MLflow token variable {config['token_env']} is not set; export it")
         tree = facts.tree(update.new)
 
         def fill(text: str | None) -> str | None:
             return None if text is None else text.replace("{tree}", tree).replace("{commit}", update.new)
 
-        timeout = parse_duration(config["timeout"]) if config.get("timeout") else 10.0
         try:
-            with MlflowClient(config["url"], timeout=timeout, token=token) as client:
+            with facts.mlflow() as client:
                 return read_mlflow_metric(
                     client, metric, run_id=spec.get("run_id"), experiment_ids=spec.get("experiment_ids", ()),
                     filter_string=fill(spec.get("filter")) or "", run_name=fill(spec.get("run_name")),

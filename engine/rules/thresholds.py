@@ -25,8 +25,7 @@ inside the facts functions, when a rule actually asks.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from engine.change import RefUpdate
 from engine.decision import Outcome
@@ -34,7 +33,6 @@ from engine.rules.base import Rule
 
 if TYPE_CHECKING:
     from engine.facts.interface import Facts
-    from engine.facts.prometheus import PrometheusClient
     from engine.rules.alert_verdicts import AlertsResult
     from engine.rules.threshold_verdicts import ThresholdResult
 
@@ -60,35 +58,6 @@ class AlertsParams(NamedTuple):
 
 
 LIVE_SKEW = 300.0  # seconds: Prometheus's staleness window; beyond it "now" is history
-DEFAULT_TIMEOUT = 10.0
-
-
-class LiveContext(NamedTuple):
-    """What a live check needs, with or without a git repository.
-
-    Built from the Facts: of a change (`policy check`, the hook), or of a measurement
-    (`policy rollback-check`: the policy file alone, no change, only a running system).
-    """
-
-    sources: dict[str, Any]
-    now: float
-    trusted_file: Callable[[str], bytes | None]  # a file of the policy's trust domain
-    where: Callable[[str], str]  # how to name such a file in messages
-
-    @classmethod
-    def from_facts(cls, facts: Facts) -> LiveContext:
-        source = facts.source
-
-        def where(path: str) -> str:
-            if source is not None and source.ref is not None:
-                return f"{source.ref}:{path}"
-            if source is not None:
-                import os
-
-                return os.path.join(os.path.dirname(os.path.abspath(source.name)), path)
-            return path
-
-        return cls(facts.policy.get("sources") or {}, facts.now, facts.trusted_file, where)
 
 
 class LiveRule(Rule):
@@ -111,33 +80,14 @@ class LiveRule(Rule):
             return self.outcome("skip", f"not judged at stage {facts.stage}")
         if self.refs is not None and facts.updates and not any(self.refs.match(u.ref) for u in facts.updates):
             return self.outcome("skip", "no updated ref matches " + ", ".join(self.refs.patterns))
-        return self.measure(LiveContext.from_facts(facts))
+        return self.enforced(self.check(facts))
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
-        return self.check(LiveContext.from_facts(facts))
-
-    def measure(self, ctx: LiveContext) -> Outcome:
-        """One measurement without a change; as in judge(), enforcement `evaluate` turns a
-        fail into a warn."""
-        return self.enforced(self.check(ctx))
+        return self.check(facts)
 
     @abstractmethod
-    def check(self, ctx: LiveContext) -> Outcome:
+    def check(self, facts: Facts) -> Outcome:
         """The verdict on live data, the same for every update."""
-
-    def prometheus(self, ctx: LiveContext) -> PrometheusClient:
-        """The client for sources.prometheus (policy validation guarantees it is configured)."""
-        from engine.facts.prometheus import PrometheusClient, PrometheusError
-        from engine.times import parse_duration
-
-        config = ctx.sources.get("prometheus")
-        if not config:
-            raise PrometheusError("config", "the policy configures no sources.prometheus")
-        timeout = parse_duration(config["timeout"]) if config.get("timeout") else DEFAULT_TIMEOUT
-        return PrometheusClient(
-            config["url"], connect_timeout=min(3.0, timeout), read_timeout=timeout,
-            token_env=config.get("token_env"), username_env=config.get("username_env"),
-            password_env=config.get("password_env"))
 
 
 class RequireThreshold(LiveRule):
@@ -145,7 +95,7 @@ class RequireThreshold(LiveRule):
     Params = ThresholdParams
     params: ThresholdParams
 
-    def check(self, ctx: LiveContext) -> Outcome:
+    def check(self, facts: Facts) -> Outcome:
         from engine.facts.prometheus import PrometheusError
         from engine.rules.threshold_verdicts import evaluate_threshold
         from engine.times import parse_duration
@@ -153,12 +103,12 @@ class RequireThreshold(LiveRule):
         p = self.params
         for_ = parse_duration(p.for_) if p.for_ else None
         try:
-            client = self.prometheus(ctx)
+            client = facts.prometheus()
         except PrometheusError as exc:
             return self.by_action(p.on_error, f"cannot ask Prometheus: {exc.message}",
                                   required=p.query, fix=_CONFIG_FIX, error=True)
         result = evaluate_threshold(client, p.query, below=p.below, above=p.above, between=p.between,
-                                    for_=for_, at=ctx.now)
+                                    for_=for_, at=facts.now)
         return self._judged(result)
 
     def _judged(self, result: ThresholdResult) -> Outcome:
@@ -188,7 +138,7 @@ class RequireAlerts(LiveRule):
     Params = AlertsParams
     params: AlertsParams
 
-    def check(self, ctx: LiveContext) -> Outcome:
+    def check(self, facts: Facts) -> Outcome:
         import time
 
         from engine.facts.alert_rules import RulesFileError, parse_rules
@@ -198,10 +148,10 @@ class RequireAlerts(LiveRule):
 
         p = self.params
         on_error, deny_when, path = p.on_error, p.deny_when, p.rules_file
-        where = ctx.where(path)
+        where = facts.trusted_location(path)
         required = (f"no alert of {where} {'fires' if deny_when == 'firing' else 'fires or is pending'} "
-                    f"at {format_time(ctx.now)}")
-        data = ctx.trusted_file(path)
+                    f"at {format_time(facts.now)}")
+        data = facts.trusted_file(path)
         if data is None:
             return self.by_action(
                 on_error, f"the alerting-rules file {where} does not exist", required=required, error=True,
@@ -218,12 +168,12 @@ class RequireAlerts(LiveRule):
             return self.by_action(on_error, f"{where} has no alerting rule (only recording rules or none)",
                                   required=required, error=True, fix="point rules_file at a file with `alert:` rules")
         try:
-            client = self.prometheus(ctx)
+            client = facts.prometheus()
         except PrometheusError as exc:
             return self.by_action(on_error, f"cannot ask Prometheus: {exc.message}", required=required,
                                   fix=_CONFIG_FIX, error=True)
-        live = abs(time.time() - ctx.now) <= LIVE_SKEW
-        result = firing_alerts(client, rules, at=ctx.now, deny_when=deny_when, ask_server=live)
+        live = abs(time.time() - facts.now) <= LIVE_SKEW
+        result = firing_alerts(client, rules, at=facts.now, deny_when=deny_when, ask_server=live)
         return self._judged(result, required, live)
 
     def _judged(self, result: AlertsResult, required: str, live: bool) -> Outcome:
