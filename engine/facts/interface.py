@@ -22,11 +22,18 @@ if TYPE_CHECKING:
     from engine.decision import Judged
     from engine.facts.approvals import PullFacts
     from engine.facts.mlflow import MlflowClient
-    from engine.facts.prometheus import PrometheusClient
+    from engine.facts.prometheus import ActiveAlert, QueryResult
     from engine.identities import Identities
     from engine.notes import Loss
     from engine.policy.patterns import Matcher
     from engine.policy.source import PolicySource
+
+    class PrometheusAPI(Protocol):
+        """What verdicts on live numbers ask a Prometheus server (engine.facts.prometheus answers)."""
+
+        def query(self, query: str, *, at: float) -> QueryResult: ...
+        def query_range(self, query: str, *, start: float, end: float, step: float) -> QueryResult: ...
+        def alerts(self) -> tuple[ActiveAlert, ...]: ...
 
     class Facts(Protocol):
         """The questions a rule may ask about the change it judges."""
@@ -84,7 +91,7 @@ if TYPE_CHECKING:
         # --- live sources the policy names, and files a CI job produced (engine/facts/live.py) ---
         def trusted_location(self, path: str) -> str:
             """How to name a file of the policy's trust domain in a message."""
-        def prometheus(self) -> PrometheusClient:
+        def prometheus(self) -> PrometheusAPI:
             """The client for sources.prometheus; PrometheusError("config") without one."""
         def mlflow(self) -> MlflowClient:
             """A client for sources.mlflow (close it after use); MlflowError without one."""

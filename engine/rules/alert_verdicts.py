@@ -29,7 +29,8 @@ from engine.facts.prometheus import ActiveAlert, PrometheusError, format_labels
 from engine.times import format_duration, format_time
 
 if TYPE_CHECKING:
-    from engine.facts.prometheus import Labels, PrometheusClient
+    from engine.facts.interface import PrometheusAPI
+    from engine.facts.prometheus import Labels
 
 __all__ = [
     "AlertInstance",
@@ -90,7 +91,7 @@ def _alert_labels(rule: AlertRule, series: Labels) -> Labels:
     return tuple(sorted(merged.items()))
 
 
-def evaluate_rule(client: PrometheusClient, rule: AlertRule, *, at: float, step: float | None = None) -> RuleEvaluation:
+def evaluate_rule(client: PrometheusAPI, rule: AlertRule, *, at: float, step: float | None = None) -> RuleEvaluation:
     """Evaluate one rule's expr at ``at`` and over its ``for`` window (see module doc)."""
     width = step or rule.interval or DEFAULT_INTERVAL
     try:
@@ -125,7 +126,7 @@ def evaluate_rule(client: PrometheusClient, rule: AlertRule, *, at: float, step:
 
 
 def firing_alerts(
-    client: PrometheusClient,
+    client: PrometheusAPI,
     rules: RulesFile | Iterable[AlertRule],
     *,
     at: float | None = None,

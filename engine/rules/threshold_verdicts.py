@@ -39,7 +39,8 @@ from engine.facts.prometheus import PrometheusError, format_labels
 from engine.times import format_duration, format_time
 
 if TYPE_CHECKING:
-    from engine.facts.prometheus import ErrorKind, Labels, PrometheusClient, QueryResult
+    from engine.facts.interface import PrometheusAPI
+    from engine.facts.prometheus import ErrorKind, Labels, QueryResult
 
 __all__ = [
     "Condition",
@@ -305,7 +306,7 @@ def default_step(for_: float) -> float:
 
 
 def evaluate_threshold(
-    client: PrometheusClient,
+    client: PrometheusAPI,
     query: str,
     *,
     below: float | None = None,
