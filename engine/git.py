@@ -205,15 +205,19 @@ class Git:
             raise GitError("a blob name cannot contain a newline")
         out = self.run("cat-file", "--batch", stdin="".join(f"{s}\n" for s in specs).encode("utf-8", "surrogateescape"))
         found: list[tuple[str, bytes] | None] = []
+        pos = 0  # an offset, never a shrinking copy of `out`: copies made 20,000 blobs take seconds
         for _ in specs:
-            header, _, out = out.partition(b"\n")
-            fields = header.split(b" ")
+            end = out.find(b"\n", pos)
+            if end < 0:
+                end = len(out)
+            fields = out[pos:end].split(b" ")
+            pos = end + 1
             if len(fields) != 3 or not fields[2].isdigit():  # "<spec> missing" / "ambiguous"
                 found.append(None)
                 continue
             size = int(fields[2])
-            found.append((fields[0].decode("ascii"), out[:size]) if fields[1] == b"blob" else None)
-            out = out[size + 1:]
+            found.append((fields[0].decode("ascii"), out[pos:pos + size]) if fields[1] == b"blob" else None)
+            pos += size + 1
         return found
 
     def tree_of(self, commit: str) -> str:
