@@ -131,7 +131,7 @@ def object_types(git: Git, oids: Sequence[str]) -> dict[str, str]:
 
 # From this many (notes commit, object) pairs on, listing the notes trees beats asking
 # cat-file for four COMMIT:PATH specs per object: git reads the notes tree anew for each
-# spec (1,000 objects: ~0.5 s against ~0.09 s listed; bench/pygit2_bench.py).
+# spec (1,000 objects: ~0.5 s against ~0.1 s listed; bench/pygit2_bench.py).
 MANY = 64
 
 
