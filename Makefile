@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,bench]'
 	touch $@
 
 demo: $(BIN)/.installed  ## the local demo: a protected bare repository and real pushes
@@ -25,9 +25,10 @@ lint: $(BIN)/.installed  ## ruff and mypy --strict
 	$(BIN)/ruff check engine tests bench hooks/pre-receive
 	$(BIN)/mypy
 
-bench: $(BIN)/.installed  ## benchmarks (not tests): push-hook medians and ratios; policy validate worst cases
+bench: $(BIN)/.installed  ## benchmarks (not tests): push-hook medians and ratios; policy validate worst cases; pygit2 vs the git CLI
 	$(BIN)/python bench/push_bench.py
 	$(BIN)/python bench/validate_bench.py
+	$(BIN)/python bench/pygit2_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

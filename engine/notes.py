@@ -129,14 +129,24 @@ def object_types(git: Git, oids: Sequence[str]) -> dict[str, str]:
     return {oid: found[1] if found else "missing" for oid, found in zip(oids, git.objects(oids), strict=True)}
 
 
+# From this many (notes commit, object) pairs on, listing the notes trees beats asking
+# cat-file for four COMMIT:PATH specs per object: git reads the notes tree anew for each
+# spec (1,000 objects: ~0.5 s against ~0.1 s listed; bench/pygit2_bench.py).
+MANY = 64
+
+
 def _read_many(git: Git, wanted: Sequence[tuple[str, str]], *,
                keyed_by_commit: bool = False) -> dict[str, list[bytes]]:
     """Union of the lines at every fan-out location, per (notes commit, object) pair."""
     if not wanted:
         return {}
-    specs = [(commit, oid, f"{commit}:{path}") for commit, oid in wanted for path in fanout_paths(oid)]
+    specs = [(commit, oid, path) for commit, oid in wanted for path in fanout_paths(oid)]
+    if len(wanted) < MANY:
+        blobs = git.blobs([f"{commit}:{path}" for commit, _, path in specs])
+    else:
+        blobs = _listed_blobs(git, specs)
     found: dict[str, dict[bytes, None]] = {}
-    for (commit, oid, _), blob in zip(specs, git.blobs([s for _, _, s in specs]), strict=True):
+    for (commit, oid, _), blob in zip(specs, blobs, strict=True):
         if blob is not None:
             key = f"{commit} {oid}" if keyed_by_commit else oid
             lines = found.setdefault(key, {})
@@ -144,6 +154,28 @@ def _read_many(git: Git, wanted: Sequence[tuple[str, str]], *,
                 if line.strip():
                     lines[line.strip()] = None
     return {key: list(lines) for key, lines in found.items() if lines}
+
+
+def _listed_blobs(git: Git, specs: Sequence[tuple[str, str, str]]) -> list[tuple[str, bytes] | None]:
+    """What git.blobs gives for each COMMIT:PATH of `specs` (commit, object, path), for many objects.
+
+    Per notes commit: its top level (flat notes) and, recursively, the fan-out directories
+    of the wanted objects (two ls-tree processes); then the blobs at those exact paths by
+    id in one cat-file. Paths other than the fan-out locations are never read.
+    """
+    at: dict[tuple[str, bytes], str] = {}
+    for commit in dict.fromkeys(commit for commit, _, _ in specs):
+        dirs = sorted({oid[:2] for c, oid, _ in specs if c == commit and oid[:2]})
+        listing = git.run("ls-tree", "-z", "--full-tree", commit)
+        listing += b"\0" + git.run("ls-tree", "-r", "-z", "--full-tree", commit, "--", *dirs)
+        for item in listing.split(b"\0"):
+            meta, tab, path = item.partition(b"\t")  # "<mode> <type> <id>" TAB path
+            fields = meta.split(b" ")
+            if tab and len(fields) == 3 and fields[1] == b"blob":
+                at[(commit, path)] = fields[2].decode("ascii")
+    ids = [at.get((commit, path.encode("utf-8", "surrogateescape"))) for commit, _, path in specs]
+    data = {found[0]: found for found in git.blobs(sorted({i for i in ids if i})) if found}
+    return [data.get(i) if i else None for i in ids]
 
 
 def _object_id(path: bytes) -> str | None:
