@@ -37,6 +37,7 @@ _SIZE = re.compile(SIZE_PATTERN)
 # `oid sha256:<64 hex>` and `size <bytes>`.
 POINTER_BELOW = 1024
 _POINTER_VERSION = b"version https://git-lfs.github.com/spec/v1\n"
+POINTER_MIN = len(_POINTER_VERSION) + len(b"oid sha256:\n") + 64 + len(b"size 0\n")  # no smaller blob is one
 _KEY_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789.-")
 _HEX = frozenset(b"0123456789abcdef")
 
@@ -133,8 +134,8 @@ class MaxFileSize(Rule):
         limit = parse_size(self.params.limit)
         found, submodules = self._blobs(facts, updates)
         sizes = facts.blob_sizes([s.oid for s in found])
-        small = facts.small_blobs([s.oid for s in found if sizes.get(s.oid, POINTER_BELOW) < POINTER_BELOW],
-                                  POINTER_BELOW)
+        small = facts.small_blobs([s.oid for s in found if POINTER_MIN <= sizes.get(s.oid, 0) < POINTER_BELOW],
+                                  POINTER_BELOW)  # only a blob of a pointer's size is read
         over: list[_Seen] = []
         seen: list[str] = []
         pointers: list[str] = []

@@ -22,7 +22,14 @@ from engine.git import Git
 from engine.policy.compile import compile_policy
 from engine.policy.load import load_schema
 from engine.policy.schema import fragment_path
-from engine.rules.max_file_size import SIZE_MAX_LENGTH, SIZE_PATTERN, format_size, lfs_pointer_size, parse_size
+from engine.rules.max_file_size import (
+    POINTER_MIN,
+    SIZE_MAX_LENGTH,
+    SIZE_PATTERN,
+    format_size,
+    lfs_pointer_size,
+    parse_size,
+)
 from tests.helpers.repos import Clone, Server, git, protected
 
 OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
@@ -207,10 +214,21 @@ def test_only_rules_of_this_kind_ask_git_for_blob_sizes(tmp_path: Path) -> None:
     assert "git log" in trace.read_text() and "cat-file" not in trace.read_text()
     server.policy_file.write_text(policy("{limit: 1MiB}"))
     trace.unlink()
-    clone.commit("sized", "b.txt")
+    clone.write("b.txt", b"b" * 200)  # of a size a pointer can have, so it is read
+    clone.commit("sized")
     assert clone.push("HEAD:refs/heads/main", env={"GIT_TRACE": str(trace)}).code == 0
-    calls = [line.partition("trace: built-in: ")[2] for line in trace.read_text().splitlines() if "cat-file" in line]
-    assert calls == ["git cat-file '--batch-check=%(objecttype) %(objectsize)'", "git cat-file --batch"]
+    assert cat_files(trace) == ["git cat-file '--batch-check=%(objecttype) %(objectsize)'", "git cat-file --batch"]
+    trace.unlink()
+    clone.write("c.txt", b"c" * (POINTER_MIN - 1))
+    clone.write("d.txt", b"d" * 1024)
+    clone.commit("no pointer can be this small or this large")
+    assert clone.push("HEAD:refs/heads/main", env={"GIT_TRACE": str(trace)}).code == 0
+    assert cat_files(trace) == ["git cat-file '--batch-check=%(objecttype) %(objectsize)'"]
+
+
+def cat_files(trace: Path) -> list[str]:
+    """The `git cat-file` commands a push ran, from git's own trace."""
+    return [line.partition("trace: built-in: ")[2] for line in trace.read_text().splitlines() if "cat-file" in line]
 
 
 # --------------------------------------------------------------------------- the size grammar
@@ -267,7 +285,8 @@ def test_sizes_are_shown_in_binary_units() -> None:
 
 def test_a_pointer_declares_its_size() -> None:
     assert lfs_pointer_size(POINTER) == 5_000_000_000
-    assert lfs_pointer_size(POINTER.replace(b"size 5000000000", b"size 0")) == 0
+    smallest = POINTER.replace(b"size 5000000000", b"size 0")
+    assert lfs_pointer_size(smallest) == 0 and len(smallest) == POINTER_MIN
     extension = POINTER.replace(b"oid ", b"ext-0-foo sha256:" + OID.encode() + b"\noid ")
     assert lfs_pointer_size(extension) == 5_000_000_000  # extension keys sort before oid, as the spec says
 
