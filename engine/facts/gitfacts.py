@@ -398,7 +398,7 @@ class GitFacts:
 
 def _is_oid(text: str) -> bool:
     """A full object id (SHA-1 or SHA-256): never anything git could read as a revision expression."""
-    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+    return len(text) in (40, 64) and not text.strip("0123456789abcdef")
 
 
 def _now() -> float:

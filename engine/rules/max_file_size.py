@@ -141,21 +141,19 @@ class MaxFileSize(Rule):
         pointers: list[str] = []
         unknown = 0
         for s in found:
-            what = (f"{'tree' if s.commit.oid == s.commit.tree else 'commit'} {short(s.commit.oid)} on "
-                    f"{s.update.name} {_VERB[s.status]} {show(s.path)}")
             size = sizes.get(s.oid)
             if size is None:  # doubt denies: a size nobody can tell may be over the limit
                 unknown += 1
                 over.append(s)
-                seen.append(f"{what}: size unknown (object {short(s.oid) or 'not given'})")
+                seen.append(f"{_what(s)}: size unknown (object {short(s.oid) or 'not given'})")
                 continue
             declared = lfs_pointer_size(small[s.oid]) if s.oid in small else None
             if declared is not None:
-                pointers.append(f"{what}: a Git LFS pointer to {format_size(declared)} ({_bytes(declared)}), "
+                pointers.append(f"{_what(s)}: a Git LFS pointer to {format_size(declared)} ({_bytes(declared)}), "
                                 "stored outside git")
             elif size > limit:
                 over.append(s)
-                seen.append(f"{what}: {format_size(size)} ({_bytes(size)})")
+                seen.append(f"{_what(s)}: {format_size(size)} ({_bytes(size)})")
         limit_text = f"{self.params.limit} ({_bytes(limit)})" if isinstance(self.params.limit, str) else _bytes(limit)
         scope = " matching " + ", ".join(self.params.paths) if self.params.paths else ""
         notes = []
@@ -183,6 +181,7 @@ class MaxFileSize(Rule):
         matcher = self.patterns.get("paths")
         verdicts: dict[bytes, str | None] = {}
         found: list[_Seen] = []
+        new = _Seen._make  # a plain tuple construction: a large push brings tens of thousands
         submodules = 0
         for u in updates:
             for commit in facts.commits_for(u, self.refs):
@@ -198,7 +197,7 @@ class MaxFileSize(Rule):
                     if changed.mode == _SUBMODULE:
                         submodules += 1
                         continue
-                    found.append(_Seen(u, commit, changed.status, changed.path, changed.oid, pattern))
+                    found.append(new((u, commit, changed.status, changed.path, changed.oid, pattern)))
         return found, submodules
 
     def _fix(self, over: list[_Seen], limit: int, lfs: bool) -> str:
@@ -212,6 +211,13 @@ class MaxFileSize(Rule):
             return f"store these files through Git LFS: {migrate}"
         return (f"remove the files from every new commit (git rebase -i, or git filter-repo "
                 f"--strip-blobs-bigger-than {limit}) and push again; or store them through Git LFS: {migrate}")
+
+
+def _what(seen: _Seen) -> str:
+    """Which commit brings which path, and how: "commit 1a2b3c4d5e on refs/heads/main adds w.bin"."""
+    commit = seen.commit
+    return (f"{'tree' if commit.oid == commit.tree else 'commit'} {short(commit.oid)} on {seen.update.name} "
+            f"{_VERB[seen.status]} {show(seen.path)}")
 
 
 def _lfs_pattern(seen: _Seen) -> str:
