@@ -71,6 +71,7 @@ class GitFacts(LiveSources):
         self._objects: dict[str, tuple[str, str] | None] = {}  # new value -> (peeled id, type)
         self._judged: dict[tuple[bytes, str], Judged] = {}
         self._entries: dict[str, dict[bytes, str] | None] = {}
+        self._sizes: dict[str, int | None] = {}  # blob -> size (None: missing, or not a blob)
 
     @property
     def stage(self) -> Stage:
@@ -188,6 +189,20 @@ class GitFacts(LiveSources):
     def object_types(self, oids: Sequence[str]) -> dict[str, str]:
         """The type of each object (commit, tree, blob, tag), or "missing"; one process."""
         return {oid: found[1] if found else "missing" for oid, found in zip(oids, self.git.objects(oids), strict=True)}
+
+    def blob_sizes(self, oids: Sequence[str]) -> dict[str, int]:
+        """The size of each blob that exists; one `git cat-file` process for those not asked before."""
+        todo = [o for o in dict.fromkeys(oids) if o not in self._sizes and _is_oid(o)]
+        for oid, size in zip(todo, self.git.blob_sizes(todo), strict=True):
+            self._sizes[oid] = size
+        return {o: size for o in oids if (size := self._sizes.get(o)) is not None}
+
+    def small_blobs(self, oids: Sequence[str], below: int) -> dict[str, bytes]:
+        """The contents of each blob smaller than `below` bytes, read in one process; a larger blob
+        is never read, so a rule cannot pull a big file into the hook's memory."""
+        sizes = self.blob_sizes(oids)
+        wanted = [o for o in dict.fromkeys(oids) if sizes.get(o, below) < below]
+        return {oid: found[1] for oid, found in zip(wanted, self.git.blobs(wanted), strict=True) if found}
 
     def ref(self, name: str) -> str | None:
         """The object the ref with exactly this full name points at (never a guessed short name)."""
@@ -324,7 +339,7 @@ class GitFacts(LiveSources):
         """A ref that ends in a tree brings every path of that tree, like a root commit."""
         key = ("tree", tree)
         if key not in self._ranges:
-            paths = tuple(ChangedPath(path, "A") for path in self.git.tree_paths(tree))
+            paths = tuple(ChangedPath(path, "A", oid, mode) for path, mode, oid in self.git.tree_paths(tree))
             self._remember([Commit(tree, tree, (), "", "", paths)])
             self._ranges[key] = [tree]
             self._detailed.add(key)
@@ -385,6 +400,11 @@ class GitFacts(LiveSources):
         for commit in commits:
             self._commits[commit.oid] = commit
             self._parents[commit.oid] = commit.parents
+
+
+def _is_oid(text: str) -> bool:
+    """A full object id (SHA-1 or SHA-256): never anything git could read as a revision expression."""
+    return len(text) in (40, 64) and not text.strip("0123456789abcdef")
 
 
 def _now() -> float:

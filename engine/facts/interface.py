@@ -67,6 +67,10 @@ if TYPE_CHECKING:
             """The object a ref names exactly (a full name, never guessed); None if there is none."""
         def object_types(self, oids: Sequence[str]) -> dict[str, str]:
             """The type (commit, tree, blob, tag) of each object that exists."""
+        def blob_sizes(self, oids: Sequence[str]) -> dict[str, int]:
+            """The size in bytes of each blob that exists (a missing object or a non-blob is absent)."""
+        def small_blobs(self, oids: Sequence[str], below: int) -> dict[str, bytes]:
+            """The contents of each blob smaller than `below` bytes; larger ones are absent, never read."""
         def tree_entries(self, tree: str) -> dict[bytes, str] | None:
             """path -> "mode oid" of every blob in `tree`; None if the tree is not there."""
         def prefetch(self) -> None:

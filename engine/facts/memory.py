@@ -37,7 +37,9 @@ class MemoryFacts(LiveSources):
     def __init__(self, change: Change, *, brings: Mapping[bytes, Sequence[Commit]] | None = None,
                  known: Sequence[Commit] = (),
                  refs: Mapping[str, str] | None = None, trees: Mapping[str, Mapping[bytes, str]] | None = None,
-                 types: Mapping[str, str] | None = None, notes: Mapping[str, Mapping[str, list[bytes]]] | None = None,
+                 types: Mapping[str, str] | None = None, blobs: Mapping[str, bytes] | None = None,
+                 sizes: Mapping[str, int] | None = None,
+                 notes: Mapping[str, Mapping[str, list[bytes]]] | None = None,
                  lost: Mapping[bytes, Sequence[Loss]] | None = None,
                  trusted_files: Mapping[str, bytes] | None = None, allowed_signers: AllowedSigners | None = None,
                  identities: Identities | None = None, inputs: Inputs | None = None,
@@ -45,8 +47,10 @@ class MemoryFacts(LiveSources):
         """`brings`: the commits each ref update brings, by ref name; `known`: other commits that
         exist (an update's old tip); `refs`: full ref name -> object
         before the change; `trees`: tree -> {path: "mode oid"}; `types`: object -> type beyond the
-        commits and trees given; `notes`: kind -> object -> note lines, as the change leaves them; `lost`: what
-        each update of a notes ref removes (an update not described here cannot be judged)."""
+        commits and trees given; `blobs`: blob -> contents; `sizes`: blob -> size, for blobs whose
+        contents do not matter (a large file need not be held in memory); `notes`: kind -> object ->
+        note lines, as the change leaves them; `lost`: what each update of a notes ref removes (an
+        update not described here cannot be judged)."""
         self.change = change
         self.inputs = inputs or Inputs(now=0.0)
         self.policy = policy or {}
@@ -55,7 +59,9 @@ class MemoryFacts(LiveSources):
         self._commits = {c.oid: c for commits in (known, *self._brings.values()) for c in commits}
         self._refs = dict(refs or {})
         self._trees = {tree: dict(entries) for tree, entries in (trees or {}).items()}
-        self._types = dict(types or {})
+        self._blobs = dict(blobs or {})
+        self._sizes = {**{oid: len(data) for oid, data in self._blobs.items()}, **(sizes or {})}
+        self._types = {**{oid: "blob" for oid in self._sizes}, **(types or {})}
         self._notes = {kind: dict(by_object) for kind, by_object in (notes or {}).items()}
         self._lost = {ref: list(losses) for ref, losses in (lost or {}).items()}
         self._trusted = dict(trusted_files or {})
@@ -110,6 +116,13 @@ class MemoryFacts(LiveSources):
             return self._types.get(oid, "missing")
 
         return {oid: kind(oid) for oid in oids}
+
+    def blob_sizes(self, oids: Sequence[str]) -> dict[str, int]:
+        return {oid: self._sizes[oid] for oid in oids if oid in self._sizes}
+
+    def small_blobs(self, oids: Sequence[str], below: int) -> dict[str, bytes]:
+        """Contents as given; a blob described only by its size has none to give (absent)."""
+        return {oid: self._blobs[oid] for oid in oids if oid in self._blobs and self._sizes[oid] < below}
 
     def tree_entries(self, tree: str) -> dict[bytes, str] | None:
         entries = self._trees.get(tree)
