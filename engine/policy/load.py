@@ -14,7 +14,6 @@ from engine.policy import MAX_PROBLEMS, PolicyError, Problem
 from engine.policy.limits import MAX_BYTES, MAX_PATTERNS, MAX_RULES
 from engine.policy.patterns import PatternError, compile_patterns
 from engine.policy.yamldoc import Document, read
-from engine.times import DURATION_PATTERN
 
 RESERVED_ID_PREFIX = "changegate-"  # built-in rules (engine/rules/records.py) report under such ids
 
@@ -151,9 +150,9 @@ def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem
     if kind == "pattern" and path and path[-1] == "id":
         return [Problem(source, line, col, f"rule id {value!r} may use only lowercase letters, "
                                            "digits, '.', '_' and '-', starting with a letter or digit")]
-    if kind in ("pattern", "minLength") and schema.get("pattern") == DURATION_PATTERN:
-        return [Problem(source, line, col, f"{value!r} in {where} is not a duration: use units y w d h m s ms, "
-                                           "each at most once, largest first (e.g. 30s, 5m, 1h30m, 7d)")]
+    if kind in ("pattern", "minLength") and "pattern" in schema and schema.get("description"):
+        # a value with a grammar (a duration, a size): the schema's own words say what is allowed
+        return [Problem(source, line, col, f"{value!r} in {where} is not allowed: {schema['description']}")]
     if kind in ("minItems", "minLength"):
         return [Problem(source, line, col, f"{where} must not be empty")]
     if kind == "uniqueItems":
@@ -210,8 +209,8 @@ def _too_many_patterns(root: Document, data: dict[str, Any], source: str) -> Pro
             total += len(patterns)
             if total > MAX_PATTERNS:
                 return Problem(source, *position(root, ["rules", index, *field.split(".")]),
-                               f"more than {MAX_PATTERNS:,} patterns in the policy (refs, when.paths, deny_paths "
-                               f"and evidence paths together): the limit is {MAX_PATTERNS:,}")
+                               f"more than {MAX_PATTERNS:,} patterns in the policy (every rule's refs, when.paths and "
+                               f"path patterns together): the limit is {MAX_PATTERNS:,}")
     return None
 
 

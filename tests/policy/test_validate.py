@@ -92,7 +92,10 @@ def test_rule_without_a_kind_says_which_keys_make_one(tmp_path: Path) -> None:
     ("version: 1\nversion: 1\nrules: []\n", "YAML syntax"),  # duplicate keys are refused
     ("version: 1\nrules:\n  - id: x\n    deny: [deletion]\n    enforcement: warn\n", "allowed: enforce, evaluate"),
     ("version: 1\nsources: {prometheus: {url: 'http://p'}}\nrules:\n  - id: x\n    require: {threshold: "
-     "{query: up, below: 1, for: 30m1h}}\n", "'30m1h' in rules[0] (id 'x').require.threshold.for is not a duration"),
+     "{query: up, below: 1, for: 30m1h}}\n", "'30m1h' in rules[0] (id 'x').require.threshold.for is not allowed: "
+     "A Prometheus duration"),
+    ("version: 1\nrules:\n  - id: x\n    max_file_size: {limit: 10 parsecs}\n",
+     "'10 parsecs' in rules[0] (id 'x').max_file_size.limit is not allowed: A size: bytes as an integer"),
 ])
 def test_malformed_policies_are_explained(tmp_path: Path, text: str, expected: str) -> None:
     code, err, _ = validate(tmp_path, text)
