@@ -1,7 +1,7 @@
 """Plain typed data describing a change: what a push, PR or deploy asks to do.
 
 NamedTuples rather than dataclasses, and `typing` only for the type checker: this
-module is on the push-hook path (see engine/record.py for the cost of each).
+module is on the push-hook path (see engine/lighttuple.py for the cost of each).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     Stage = Literal["push", "merge", "deploy"]
     UpdateKind = Literal["creation", "deletion", "update"]
 else:
-    from engine.record import NamedTuple  # typing.NamedTuple without importing typing
+    from engine.lighttuple import NamedTuple  # typing.NamedTuple without importing typing
 
 STAGES: tuple[Stage, ...] = ("push", "merge", "deploy")
 

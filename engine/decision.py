@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     Status = Literal["pass", "fail", "warn", "skip", "error"]
 else:
-    from engine.record import NamedTuple
+    from engine.lighttuple import NamedTuple
 
 EXIT_ALLOWED = 0
 EXIT_DENIED = 1

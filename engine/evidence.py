@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from engine.attest import Statement
 else:
-    from engine.record import NamedTuple
+    from engine.lighttuple import NamedTuple
 
 PREDICATE_DRY_RUN = "urn:changegate:predicate:dry-run:v1"
 NOTES_KIND = "evidence"

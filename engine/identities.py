@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, NamedTuple
 else:
-    from engine.record import NamedTuple
+    from engine.lighttuple import NamedTuple
 
 # An identities file is parsed on the push path (once per version: the result is cached).
 # Reading and validating 256 KiB (some 2,000 people) takes ~0.8 s on a 2-core server, which

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from engine.change import RefUpdate
 else:
-    from engine.record import NamedTuple  # typing.NamedTuple without importing typing
+    from engine.lighttuple import NamedTuple  # typing.NamedTuple without importing typing
 
 NOTES_REFS = {"evidence": "refs/notes/changegate/evidence", "approvals": "refs/notes/changegate/approvals"}
 PREFIX = b"refs/notes/changegate/"  # every ref below it only grows, whatever the policy says

@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NamedTuple
 else:
-    from engine.record import NamedTuple  # typing.NamedTuple without importing typing
+    from engine.lighttuple import NamedTuple  # typing.NamedTuple without importing typing
 
 
 class Problem(NamedTuple):

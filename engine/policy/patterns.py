@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     # The compiled form (JSON): per pattern, in policy order, [regex or None (never matches), flags].
     Compiled = dict[str, list[list[Any]] | None]
 else:
-    from engine.record import NamedTuple  # typing.NamedTuple without importing typing (hook path)
+    from engine.lighttuple import NamedTuple  # typing.NamedTuple without importing typing (hook path)
 
 NEGATIVE = 1  # "!pattern": a match un-matches
 DIR_ONLY = 2  # "pattern/": matches directories only

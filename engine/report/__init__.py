@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     class Renderer(Protocol):
         def __call__(self, subject: Report, *, verbose: bool = False) -> str: ...
 else:
-    from engine.record import NamedTuple  # typing.NamedTuple without importing typing
+    from engine.lighttuple import NamedTuple  # typing.NamedTuple without importing typing
 
 FORMATS: dict[str, str] = {
     "text": "engine.report.text",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from engine.facts.interface import Facts
 else:
-    from engine.record import NamedTuple
+    from engine.lighttuple import NamedTuple
 
 NEARBY_COMMITS = 50  # pushed commits whose trees are searched for misplaced evidence, to explain a miss
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from engine.facts.interface import Facts
 else:
-    from engine.record import NamedTuple
+    from engine.lighttuple import NamedTuple
 
 # A size in a policy: bytes as an integer, or a number with a unit. The schema's `size` pattern
 # (policies/schema/kinds/max_file_size.json) is this very string, and parse_size() matches with

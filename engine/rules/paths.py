@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from engine.facts.interface import Facts
 else:
-    from engine.record import NamedTuple
+    from engine.lighttuple import NamedTuple
 
 
 class DenyPathsParams(NamedTuple):

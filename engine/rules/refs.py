@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     RefChange = Literal["non_fast_forward", "deletion", "creation", "update"]
 else:
-    from engine.record import NamedTuple
+    from engine.lighttuple import NamedTuple
 
 
 class DenyParams(NamedTuple):

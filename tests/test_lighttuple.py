@@ -1,4 +1,4 @@
-"""engine.record.NamedTuple behaves like typing.NamedTuple for everything changegate uses."""
+"""engine.lighttuple.NamedTuple behaves like typing.NamedTuple for everything changegate uses."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from engine import record
+from engine import lighttuple
 
 
 def make(base: type) -> type:
@@ -22,7 +22,7 @@ def make(base: type) -> type:
     return Point
 
 
-REAL, OURS = make(typing.NamedTuple), make(record.NamedTuple)  # type: ignore[arg-type]
+REAL, OURS = make(typing.NamedTuple), make(lighttuple.NamedTuple)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("cls", [REAL, OURS])

@@ -8,12 +8,12 @@ hook path write
     if TYPE_CHECKING:
         from typing import NamedTuple
     else:
-        from engine.record import NamedTuple
+        from engine.lighttuple import NamedTuple
 
 so mypy checks them against the real `typing.NamedTuple`, while at run time this
 metaclass builds the same kind of class: a tuple subclass with one read-only
 property per annotated field, defaults, `_make`, `_replace`, `_asdict`, `_fields`
-and a NamedTuple-style repr. tests/test_record.py pins the behaviour to typing's.
+and a NamedTuple-style repr. tests/test_lighttuple.py pins the behaviour to typing's.
 """
 
 from __future__ import annotations
