@@ -10,7 +10,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from engine.evaluate import evaluate
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from engine.change import Actor, Change, ChangedPath, Commit, RefUpdate
 from engine.facts.gitfacts import GitFacts
 from engine.facts.memory import MemoryFacts
 from engine.git import Git
+from engine.judge import judge as judge_policy
 from engine.policy.compile import compile_policy
 from engine.policy.load import load_schema
 from engine.policy.schema import fragment_path
@@ -369,7 +369,7 @@ def judge(paths: list[ChangedPath], rule: dict[str, Any] = RULE, **facts: Any) -
     commit = Commit("b" * 40, "t" * 40, ("a" * 40,), "T", "t@example.com", tuple(paths))
     data = MemoryFacts(Change((UPDATE,), Actor("ann", "cli", "--actor"), "push"), brings={UPDATE.ref: [commit]},
                        policy=rule, **facts)
-    [outcome] = evaluate(rule, data).outcomes
+    [outcome] = judge_policy(rule, data).outcomes
     return outcome._asdict()
 
 

@@ -6,10 +6,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from engine.evaluate import evaluate
-
 from engine.change import Actor, Change, ChangedPath, Commit, RefUpdate
 from engine.facts.memory import MemoryFacts
+from engine.judge import judge as judge_policy
 from engine.policy.compile import compile_policy
 from tests.helpers.repos import Clone, Server, protected
 
@@ -119,7 +118,7 @@ def judge(*paths: ChangedPath) -> dict[str, Any]:
     commit = Commit("b" * 40, "t" * 40, ("a" * 40,), "T", "t@example.com", paths)
     facts = MemoryFacts(Change((update,), Actor("ann", "cli", "--actor"), "push"), brings={update.ref: [commit]},
                         policy=RULES)
-    [outcome] = evaluate(RULES, facts).outcomes
+    [outcome] = judge_policy(RULES, facts).outcomes
     return outcome._asdict()
 
 
