@@ -175,19 +175,19 @@ def test_a_signal_handler_raising_around_a_spawn_never_leaves_signals_blocked() 
     blocked_at = None
     try:
         for i in range(2000):
-            signal.setitimer(signal.ITIMER_REAL, 2e-5 * (i % 50 + 1))  # lands anywhere around the spawn
             try:
+                signal.setitimer(signal.ITIMER_REAL, 2e-5 * (i % 50 + 1))  # lands anywhere around the spawn
                 git_module._wait(git_module._spawn(["true"], dict(os.environ), [devnull] * 3))
             except Stop:
                 pass
-            while True:  # the timer may fire while it is being stopped
+            while True:  # the timer, or a signal still pending from it, may interrupt any step here
                 try:
                     signal.setitimer(signal.ITIMER_REAL, 0)
+                    git_module.reap_children()
                     mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
                     break
                 except Stop:
                     pass
-            git_module.reap_children()
             if signal.SIGALRM in mask:
                 blocked_at = i
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGALRM, signal.SIGINT))
