@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.change import Actor, Change, ChangedPath, Commit, Inputs, RefUpdate
+from engine.change import Change, ChangedPath, Commit, Inputs, RefUpdate
 from engine.decision import Judged
-from engine.facts.interface import TrustError, Unjudgeable
+from engine.facts.interface import ChangeFacts, TrustError, Unjudgeable
 from engine.facts.live import LiveSources
 from engine.git import Git, GitError
 from engine.policy.patterns import Matcher
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.attest import AllowedSigners
-    from engine.change import Stage
     from engine.identities import Identities
     from engine.notes import Loss
     from engine.policy.source import PolicySource
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
 SMALL_PUSH = 200
 
 
-class GitFacts(LiveSources):
+class GitFacts(ChangeFacts, LiveSources):
     """The `engine.facts.interface.Facts` of a change, read from a git repository (and the live
     sources its policy names)."""
 
@@ -72,22 +71,6 @@ class GitFacts(LiveSources):
         self._judged: dict[tuple[bytes, str], Judged] = {}
         self._entries: dict[str, dict[bytes, str] | None] = {}
         self._sizes: dict[str, int | None] = {}  # blob -> size (None: missing, or not a blob)
-
-    @property
-    def stage(self) -> Stage:
-        return self.change.stage
-
-    @property
-    def actor(self) -> Actor:
-        return self.change.actor
-
-    @property
-    def updates(self) -> tuple[RefUpdate, ...]:
-        return self.change.updates
-
-    @property
-    def now(self) -> float:
-        return self.inputs.now
 
     def tree(self, commit: str) -> str:
         """The tree of a commit (records are bound to trees: a squash or rebase keeps them)."""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, Protocol
 
     from engine.attest import AllowedSigners
-    from engine.change import Actor, Commit, Inputs, RefUpdate, Stage
+    from engine.change import Actor, Change, Commit, Inputs, RefUpdate, Stage
     from engine.decision import Judged
     from engine.facts.approvals import PullFacts
     from engine.facts.mlflow import MlflowClient
@@ -106,6 +106,29 @@ if TYPE_CHECKING:
         def working_file(self, path: str) -> str:
             """The absolute path of a file in the working directory (a CI job's output);
             FileNotFoundError (naming that path) if there is none."""
+
+
+class ChangeFacts:
+    """What every Facts implementation answers from the Change and Inputs it was given."""
+
+    change: Change
+    inputs: Inputs
+
+    @property
+    def stage(self) -> Stage:
+        return self.change.stage
+
+    @property
+    def actor(self) -> Actor:
+        return self.change.actor
+
+    @property
+    def updates(self) -> tuple[RefUpdate, ...]:
+        return self.change.updates
+
+    @property
+    def now(self) -> float:
+        return self.inputs.now
 
 
 class TrustError(Exception):

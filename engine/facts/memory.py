@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from engine.change import Actor, Change, Commit, Inputs, RefUpdate
+from engine.change import Change, Commit, Inputs, RefUpdate
 from engine.decision import Judged
-from engine.facts.interface import TrustError
+from engine.facts.interface import ChangeFacts, TrustError
 from engine.facts.live import LiveSources
 
 TYPE_CHECKING = False
@@ -21,14 +21,13 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.attest import AllowedSigners
-    from engine.change import Stage
     from engine.identities import Identities
     from engine.notes import Loss
     from engine.policy.patterns import Matcher
     from engine.policy.source import PolicySource
 
 
-class MemoryFacts(LiveSources):
+class MemoryFacts(ChangeFacts, LiveSources):
     """Answers from what it was given: commits per updated ref, trees, notes, trusted files; live
     sources as the policy and `inputs.environ` name them."""
 
@@ -67,22 +66,6 @@ class MemoryFacts(LiveSources):
         self._trusted = dict(trusted_files or {})
         self._signers = allowed_signers
         self._identities = identities
-
-    @property
-    def stage(self) -> Stage:
-        return self.change.stage
-
-    @property
-    def actor(self) -> Actor:
-        return self.change.actor
-
-    @property
-    def updates(self) -> tuple[RefUpdate, ...]:
-        return self.change.updates
-
-    @property
-    def now(self) -> float:
-        return self.inputs.now
 
     def commits_for(self, update: RefUpdate, refs: Matcher | None) -> list[Commit]:
         return [] if update.kind == "deletion" else list(self._brings.get(update.ref, ()))
