@@ -1,0 +1,137 @@
+"""Scale benchmarks for the hook's engine: a harness, not a test (issue "The hook within every
+server's budget").
+
+Every repository is generated with `git fast-import`, so anyone can run this without a download:
+  * many refs: a 1-commit push into a repository holding --refs refs (git/git has about 4,300),
+    bare vs with the changegate hook (20-rule policy), medians and ratio;
+  * huge history: a push of --huge-commits commits (git/git has about 82,000), bare vs hook;
+  * many rules x many paths: `policy check` of one commit adding --paths paths, with 1, 100 and
+    --rules deny_paths rules (extension, directory and `**/dir/*.bin` patterns), against the time
+    `git diff-tree` takes to list those paths (a case slower than 30 s is timed once).
+
+    python bench/scale_bench.py [--refs 4000] [--huge-commits 80000] [--paths 100000] [--rules 1000]
+                                [--runs 5] [--only refs,huge,rules]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from push_bench import ROOT, bare_server, fmt, generate, sh, timed
+
+SLOW = 30.0  # seconds: a case slower than this is timed once
+
+
+def row(name: str, bare: list[float], hook: list[float]) -> str:
+    b, h = statistics.median(bare), statistics.median(hook)
+    return f"{name:<50}{fmt(b):>12}{fmt(h):>12}{h / b:>8.2f}x"
+
+
+def many_refs(root: Path, refs: int, runs: int) -> str:
+    """A 1-commit push into a repository with `refs` refs (branches and tags over its history)."""
+    source = root / "refs-source.git"
+    generate(source, 2_000, 1_000)
+    oids = sh("git", "rev-list", "main", cwd=source).decode().split()
+    lines = "".join(f"create refs/{'tags/v' if i % 3 else 'heads/topic-'}{i} {oids[i % len(oids)]}\n"
+                    for i in range(refs))
+    results = {}
+    for hook in ("none", "changegate"):
+        server = bare_server(root, f"refs-{hook}", hook)
+        sh("git", "push", "-q", str(server), "main", cwd=source)
+        sh("git", "update-ref", "--stdin", cwd=server, stdin=lines.encode())
+        work = root / f"refs-work-{hook}"
+        sh("git", "clone", "-q", "--single-branch", str(server), str(work))
+        times = []
+        for run in range(runs + 1):
+            (work / "bench.py").write_text(f"run = {run}\n")
+            sh("git", "add", "-A", cwd=work)
+            sh("git", "commit", "-q", "-m", f"bench {run}", cwd=work)
+            elapsed = timed(lambda w=work: sh("git", "push", "-q", "origin", "HEAD:main", cwd=w))
+            if run:  # the first push warms the caches
+                times.append(elapsed)
+        results[hook] = times
+    return row(f"1 commit among {refs:,} refs", results["none"], results["changegate"])
+
+
+def huge_history(root: Path, commits: int, runs: int) -> str:
+    """A push of a whole generated history into an empty repository, the compiled policy warm."""
+    source = root / "huge-source.git"
+    generate(source, commits, 5_000)
+    warm = bare_server(root, "huge-warm", "changegate")  # compiles the policy into its cache once
+    sh("git", "push", "-q", str(warm), "main~1:refs/heads/main", cwd=source)
+    results: dict[str, list[float]] = {"none": [], "changegate": []}
+    for _ in range(runs):
+        for hook in results:
+            server = bare_server(root, f"huge-{hook}", hook)
+            if hook == "changegate":
+                shutil.copytree(warm / "changegate" / "cache", server / "changegate" / "cache", dirs_exist_ok=True)
+            results[hook].append(timed(lambda s=server: sh("git", "push", "-q", str(s), "main", cwd=source)))
+    return row(f"all {commits:,} commits of a generated history", results["none"], results["changegate"])
+
+
+def rules_policy(path: Path, rules: int) -> None:
+    """`rules` deny_paths rules mixing the three pattern shapes an organisation's pack has."""
+    shapes = ("'*.ext{i}'", "'vendor{i}/'", "'**/dir{i}/*.bin'")
+    body = "".join(f"  - id: r{i}\n    deny_paths: [{shapes[i % 3].format(i=i)}]\n" for i in range(rules))
+    path.write_text("version: 1\nname: many-rules\nrules:\n" + body)
+
+
+def many_rules(root: Path, paths: int, rules: int, runs: int) -> list[str]:
+    """`policy check` of one commit adding `paths` paths, none denied, by 1, 100 and `rules` rules."""
+    repo = root / "paths.git"
+    sh("git", "init", "-q", "--bare", "-b", "main", str(repo))
+    stream = bytearray(b"commit refs/heads/tmp\ncommitter Bench <bench@example.com> 1700000000 +0000\ndata 4\n"
+                       b"add\n")
+    for i in range(paths):
+        stream += f"M 100644 inline data/part{i % 100}/sub{i % 7}/row{i}.jsonl\ndata 2\n{i % 10}\n\n".encode()
+    sh("git", "fast-import", "--quiet", cwd=repo, stdin=bytes(stream) + b"\n")
+    new = sh("git", "rev-parse", "refs/heads/tmp", cwd=repo).decode().strip()
+    sh("git", "update-ref", "-d", "refs/heads/tmp", cwd=repo)  # the commit is new to every ref
+    listing = [timed(lambda: sh("git", "diff-tree", "-r", "-z", "--root", "--no-commit-id", new, cwd=repo))
+               for _ in range(runs)]
+    lines = []
+    for count in sorted({1, min(100, rules), rules}):
+        policy = root / f"rules-{count}.yml"
+        rules_policy(policy, count)
+        check: list[float] = []
+        while len(check) < runs and sum(check) < SLOW:  # a case past SLOW seconds is not repeated
+            check.append(timed(lambda p=policy: sh(sys.executable, "-m", "engine", "check", "--repo", str(repo),
+                                                   "--policy", str(p), "--ref", "refs/heads/main", "--new", new,
+                                                   "--actor", "bench", cwd=ROOT)))
+        lines.append(row(f"{count:,} path rules x {paths:,} paths (policy check)", listing, check))
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--refs", type=int, default=4_000)
+    parser.add_argument("--huge-commits", type=int, default=80_000)
+    parser.add_argument("--paths", type=int, default=100_000)
+    parser.add_argument("--rules", type=int, default=1_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default="refs,huge,rules", help="comma-separated scenarios to run")
+    args = parser.parse_args()
+    chosen = set(args.only.split(","))
+    print(f"{'scenario (medians of ' + str(args.runs) + ' runs)':<50}{'bare':>12}{'changegate':>12}{'ratio':>9}")
+    print("(path rules: changegate is `policy check`, bare is `git diff-tree` listing the same paths)")
+    with tempfile.TemporaryDirectory(prefix="changegate-scale-") as tmp:
+        root = Path(tmp)
+        if "refs" in chosen:
+            print(many_refs(root, args.refs, args.runs), flush=True)
+        if "rules" in chosen:
+            for line in many_rules(root, args.paths, args.rules, args.runs):
+                print(line, flush=True)
+        if "huge" in chosen:
+            print(huge_history(root, args.huge_commits, max(1, min(args.runs, 3))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
