@@ -62,6 +62,12 @@ def _rules(policy: dict[str, Any], facts: Facts) -> list[Rule]:
         from engine.rules.thresholds import LiveRule
 
         return [rule for rule in rules if isinstance(rule, LiveRule)]
+    if len(rules) > 1:  # each changed path is matched once against every rule's path patterns
+        from engine.policy.patterns import MatcherGroup
+
+        matchers = [m for rule in rules for m in (rule.when, *rule.patterns.values()) if m is not None]
+        if len(matchers) > 1:
+            MatcherGroup(matchers)
     if any(only_grows(u.ref) for u in facts.updates):
         from engine.rules.records import RecordsOnlyGrow
 

@@ -117,10 +117,7 @@ class Rule(ABC):
         """A changed path matching when.paths: one that matches exactly if any does."""
         assert self.when is not None
         found = None
-        for path in facts.changes_for(update, self.refs):
-            verdict = self.when.decide(path)
-            if verdict is None:
-                continue
+        for path, verdict in self.when.select(facts.changes_for(update, self.refs)).items():
             if not verdict.normalized:
                 return path, verdict
             found = found or (path, verdict)
