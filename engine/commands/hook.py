@@ -2,7 +2,8 @@
 
 The installed hook pins this interpreter and import path, so it starts without a
 shell shim or site scan; the policy location and the time budget live in
-`<git dir>/changegate/hook.json`.
+`<git dir>/changegate/hook.json`. Push options are switched on (`receive.advertisePushOptions`)
+so a pusher can ask for a break-glass bypass (engine/bypass.py).
 Reinstalling is idempotent; a hook changegate did not write is never replaced silently.
 """
 
@@ -67,6 +68,8 @@ def install(*, repo: str, policy_file: str | None, policy_ref: str | None, force
                        "time_budget": time_budget}, indent=2) + "\n", 0o644)
     os.makedirs(hooks_dir, exist_ok=True)
     _write(target, hook_script(), 0o755)
+    # break-glass asks with `git push -o changegate.bypass=...`; git refuses push options unless advertised
+    git.run("config", "receive.advertisePushOptions", "true")
     source = " then ".join(filter(None, [policy_ref, policy_file]))
     pusher = f"; pusher from {server}" if server else ""
     click.echo(f"installed {target} (policy: {source}{pusher}; time budget {time_budget:g} s)")
