@@ -280,3 +280,39 @@ def test_policy_check_bypass_reaches_the_same_decision(repo: tuple[Server, Clone
     recorded = last_entry(server)
     assert pushed.code == 0
     assert (recorded["bypass"]["rules"], recorded["outcomes"]) == (granted["bypass"]["rules"], granted["outcomes"])
+
+
+def test_through_gitolite_the_authenticated_user_is_the_one_who_may_bypass(tmp_path: Path) -> None:
+    """A real Gitolite (ssh stand-in, gitolite-shell, its own update hook): push options travel over its
+    transport, and the pusher is the user Gitolite authenticated, whatever the push option says."""
+    from tests.helpers.gitolite import Gitolite
+
+    (tmp_path / "server").mkdir()
+    gitolite = Gitolite(tmp_path / "server")
+    repo = gitolite.create("incidents")
+    (tmp_path / "policy.yml").write_text(POLICY)
+    installed = policy_cli("hook", "install", "--repo", str(repo), "--policy", str(tmp_path / "policy.yml"))
+    assert installed.returncode == 0, installed.stderr
+    clones = {}
+    for user in ("bob", "alice"):  # alice clones what bob pushed first
+        clones[user] = Clone.__new__(Clone)
+        clones[user].path = tmp_path / f"clone-{user}"
+        branch = ["-b", "main"] if user == "alice" else []
+        git("clone", "-q", *branch, gitolite.url("incidents"), str(clones[user].path), cwd=tmp_path,
+            env=gitolite.env(user))
+        if user == "bob":
+            clones["bob"].commit("init", "README.md")
+            assert clones["bob"].push("HEAD:refs/heads/main", env=gitolite.env("bob")).code == 0
+    clones["bob"].commit("weights", "models/m.gguf")
+
+    refused = push_with(clones["bob"], gitolite.env("bob"), f"changegate.bypass={REASON} (for alice)")
+    tip = clones["alice"].commit("weights", "models/m.gguf")
+    granted = push_with(clones["alice"], gitolite.env("alice"), f"changegate.bypass={REASON}")
+
+    assert refused.code != 0 and "bob may not bypass rules of policy 'incidents'" in refused.remote
+    assert granted.code == 0, granted.out
+    assert "only because alice bypassed 1 rule(s) that denied it: no-weights" in granted.remote
+    assert git("rev-parse", "refs/heads/main", cwd=repo).out.strip() == tip
+    entries = [json.loads(line) for line in (repo / "changegate" / "audit.jsonl").read_text().splitlines()]
+    assert [(e["actor"]["name"], e["actor"]["server"], e["bypass"]["status"]) for e in entries[-2:]] == [
+        ("bob", "gitolite", "refused"), ("alice", "gitolite", "granted")]
