@@ -316,3 +316,21 @@ def test_through_gitolite_the_authenticated_user_is_the_one_who_may_bypass(tmp_p
     entries = [json.loads(line) for line in (repo / "changegate" / "audit.jsonl").read_text().splitlines()]
     assert [(e["actor"]["name"], e["actor"]["server"], e["bypass"]["status"]) for e in entries[-2:]] == [
         ("bob", "gitolite", "refused"), ("alice", "gitolite", "granted")]
+
+
+def test_a_push_that_lists_its_own_pusher_in_the_policy_cannot_use_that_grant(tmp_path: Path) -> None:
+    """The policy comes from the protected ref as it was before the push: adding yourself to
+    bypass.actors in the pushed policy grants nothing to the push that carries it."""
+    server = Server(tmp_path, POLICY, policy_ref="refs/heads/main:.changegate/policy.yml")
+    clone = Clone(tmp_path, server)
+    clone.write(".changegate/policy.yml", POLICY)
+    clone.commit("init", "README.md")
+    assert clone.push("HEAD:refs/heads/main", env=MALLORY).code == 0
+    clone.write(".changegate/policy.yml", POLICY.replace("actors: [alice, oncall-bot]", "actors: [mallory]"))
+    clone.commit("weights, and a policy that lets me", "models/m.gguf")
+
+    pushed = push_with(clone, MALLORY, f"changegate.bypass={REASON}")
+
+    assert pushed.code != 0
+    assert "mallory may not bypass rules of policy 'incidents'" in pushed.remote
+    assert last_entry(server)["policy"]["source"].startswith("refs/heads/main:")
