@@ -31,12 +31,12 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.change import Actor
-    from engine.decision import Outcome
+    from engine.decision import BypassStatus, Outcome
 
 OPTION = "changegate.bypass"
 VIA_PUSH_OPTION = f"push option {OPTION}"
 VIA_CLI = "--bypass"
-MAX_REASON = 1000  # characters: a ticket and a sentence; more is refused, not cut (the record must be whole)
+MAX_REASON = 1000  # characters: a ticket and a sentence; a longer request is refused (and recorded cut there)
 MAX_PUSH_OPTIONS = 100  # read from the hook's environment; past it a bypass request is refused
 BUILTIN_PREFIX = "changegate-"  # built-in checks (engine/rules/records.py): never bypassed
 ASK = f'git push -o {OPTION}="INC-123: what and why" (policy check --bypass REASON)'
@@ -79,8 +79,8 @@ def decide(policy: Mapping[str, Any], actor: Actor, request: BypassRequest,
     reason = neutral(request.reason[:MAX_REASON + 1])
     name = policy.get("name", "")
 
-    def verdict(status: str, message: str, rules: tuple[str, ...] = ()) -> Bypass:
-        return Bypass(status, actor.name, reason, request.via, message, rules)  # type: ignore[arg-type]
+    def verdict(status: BypassStatus, message: str, rules: tuple[str, ...] = ()) -> Bypass:
+        return Bypass(status, actor.name, reason, request.via, message, rules)
 
     if not denying:
         return tuple(outcomes), verdict("unneeded", "no rule denied this change, so nothing was bypassed")
@@ -101,7 +101,7 @@ def decide(policy: Mapping[str, Any], actor: Actor, request: BypassRequest,
         return tuple(outcomes), verdict("refused", "; ".join(why) + "; nothing was bypassed")
     bypassed = tuple(o.rule for o in denying)
     return (tuple(o._replace(status="bypassed") if o.denies else o for o in outcomes),
-            verdict("granted", f"{actor.name} bypassed {len(bypassed)} rule(s): {', '.join(bypassed)}", bypassed))
+            verdict("granted", f"{show(actor.name)} bypassed {len(bypassed)} rule(s): {', '.join(bypassed)}", bypassed))
 
 
 def _refusal(grant: Mapping[str, Any] | None, policy: str, actor: Actor, request: BypassRequest) -> str:
