@@ -99,6 +99,15 @@ class Change(NamedTuple):
     stage: Stage
 
 
+class BypassRequest(NamedTuple):
+    """A pusher's request to bypass rules (break-glass), as data: what they asked, never who they
+    are (the actor comes from the server). Whether it is granted is engine.bypass's decision."""
+
+    reason: str  # as given, unsanitised: engine.bypass neutralises it before anyone sees it
+    via: str  # how it was asked: "push option changegate.bypass", "--bypass"
+    problem: str = ""  # why the request itself is malformed (given twice), decided at the entry point
+
+
 class Inputs(NamedTuple):
     """What an entry point knows beyond the ref updates: the clock and what a user handed in."""
 
@@ -108,6 +117,7 @@ class Inputs(NamedTuple):
     github_pr: str | None = None  # OWNER/REPO#NUMBER whose reviews and files to read
     github_api: str | None = None  # the API root the runner names (GITHUB_API_URL), unless the policy sets one
     environ: Mapping[str, str] | None = None  # the entry point's environment, read once (None: empty)
+    bypass: BypassRequest | None = None  # break-glass asked for (push option, --bypass); None: not asked
 
 
 def parse_update_lines(data: bytes) -> tuple[RefUpdate, ...]:

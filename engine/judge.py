@@ -14,6 +14,10 @@ A measurement (Facts.measurement: no change, only the running system, see
 engine/facts/measurement.py) is judged by the rules on live data alone; the others judge
 what a change brings, and there is none.
 
+A break-glass request (Inputs.bypass) is answered after every rule has judged, by
+engine.bypass.decide: it can turn outcomes that deny into `bypassed`, never into `pass`,
+and the Decision carries what became of it.
+
 An exception inside one rule becomes that rule's `error` outcome (which denies
 when the rule is enforced) instead of aborting the others: fail closed, explained.
 """
@@ -52,8 +56,14 @@ def judge(policy: dict[str, Any], facts: Facts) -> Decision:
             outcomes.append(Outcome(
                 rule.id, "error", f"could not be evaluated: {type(exc).__name__}: {exc}",
                 fix=_CRASH_FIX_MEASURED if facts.measurement else _CRASH_FIX, enforcement=rule.enforcement))
+    final, bypass = tuple(outcomes), None
+    request = None if facts.measurement else facts.inputs.bypass
+    if request is not None:
+        from engine.bypass import decide
+
+        final, bypass = decide(policy, facts.actor, request, final)
     return Decision(policy["name"], policy["digest"], facts.stage, facts.actor,
-                    facts.updates, tuple(outcomes), tuple(crashed), tuple(facts.judged()))
+                    facts.updates, final, tuple(crashed), tuple(facts.judged()), bypass)
 
 
 def _rules(policy: dict[str, Any], facts: Facts) -> list[Rule]:

@@ -168,7 +168,7 @@ def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem
 
 def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list[Problem]:
     """What the schema cannot say: unique ids, patterns git can match, full ref names, the total
-    number of patterns."""
+    number of patterns, bypass.rules naming rules that exist."""
     too_many = _too_many_patterns(root, data, source)
     if too_many:
         return [too_many]
@@ -199,6 +199,25 @@ def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list
                     problems.append(Problem(
                         source, *at, f"ref pattern {pattern!r} must be a full ref name, "
                                      f"e.g. 'refs/heads/{pattern.lstrip('!/')}' or 'refs/tags/*'"))
+    return problems + _bypass_problems(root, data, source, seen)
+
+
+def _bypass_problems(root: Document, data: dict[str, Any], source: str, ids: dict[str, int]) -> list[Problem]:
+    """Every rule `bypass.rules` names exists, and none is a built-in check (never bypassable)."""
+    bypass = data.get("bypass")
+    if not isinstance(bypass, dict):
+        return []
+    problems = []
+    for index, rid in enumerate(bypass.get("rules", [])):
+        at = position(root, ["bypass", "rules", index])
+        if rid.startswith(RESERVED_ID_PREFIX):
+            problems.append(Problem(source, *at, f"bypass.rules[{index}]: {rid!r} is one of changegate's built-in "
+                                                 "checks, which can never be bypassed"))
+        elif rid not in ids:
+            known = sorted(ids)
+            listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+            problems.append(Problem(source, *at, f"bypass.rules[{index}]: no rule of this policy has the id {rid!r}; "
+                                                 f"its rule ids: {listed}"))
     return problems
 
 
