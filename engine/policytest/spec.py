@@ -17,6 +17,7 @@ POLICY_SUFFIXES = (".yml", ".yaml")
 DEFAULT_NOW = "2026-01-01T00:00:00Z"
 DEFAULT_ACTOR = "developer"
 DEFAULT_PERSON = "Dev Eloper <dev@example.com>"
+SKIPPED_DIRS = frozenset(("node_modules", "__pycache__", "venv"))  # walked for no test file
 
 
 def schema() -> dict[str, Any]:
@@ -61,9 +62,14 @@ def find(path: str) -> list[str]:
         return found + [f for f in _folder(folder) if _policy_of_folder_file(f, folder) == os.path.abspath(path)]
     found = []
     for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
         if os.path.basename(root) == "tests":
-            found += [os.path.join(root, f) for f in sorted(files) if f.endswith(POLICY_SUFFIXES)]
+            # a tests/ folder of policy tests: beside a policy.yml, or its files name their policy
+            for f in sorted(files):
+                full = os.path.join(root, f)
+                if f.endswith(POLICY_SUFFIXES) and (os.path.isfile(os.path.join(os.path.dirname(root), "policy.yml"))
+                                                    or _names_policy(full)):
+                    found.append(full)
         else:
             found += [os.path.join(root, f) for f in sorted(files) if f.endswith(TEST_SUFFIXES)]
     return found
@@ -81,6 +87,14 @@ def _folder(folder: str) -> list[str]:
     if not os.path.isdir(folder):
         return []
     return [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(POLICY_SUFFIXES)]
+
+
+def _names_policy(path: str) -> bool:
+    try:
+        data = parse_yaml(_read(path), path).data
+    except (PolicyError, OSError):
+        return False
+    return isinstance(data, dict) and "policy" in data and "cases" in data
 
 
 def _policy_of_folder_file(path: str, folder: str) -> str | None:

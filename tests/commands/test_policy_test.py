@@ -179,7 +179,8 @@ def test_an_invalid_policy_is_reported_with_its_location(tmp_path: Path) -> None
     path = write(tmp_path, FAILING, policy=POLICY.replace("deny: [non_fast_forward", "deny: [sideways"))
     proc = policy_cli("test", str(path))
     assert proc.returncode == 2
-    assert f"{tmp_path / 'policy.yml'}:6:12: 'sideways' is not allowed in rules[0] (id 'protect-main').deny[0]; allowed: non_fast_forward, deletion" in proc.stderr
+    assert (f"{tmp_path / 'policy.yml'}:6:12: 'sideways' is not allowed in rules[0] (id 'protect-main').deny[0]; "
+            "allowed: non_fast_forward, deletion") in proc.stderr
 
 
 def test_a_path_without_tests_is_a_usage_error(tmp_path: Path) -> None:
