@@ -13,6 +13,11 @@ from typing import Any
 from engine.decision import Decision, Outcome
 from engine.policy import PolicyError, Problem
 from engine.policytest import spec
+from engine.policytest.world import trusted_files
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.identities import Identities
 
 BUILTIN_RULES = ("changegate-records",)  # judged whatever the policy says (engine/judge.py)
 
@@ -74,16 +79,17 @@ def run(paths: list[str]) -> Report:
             root, test = spec.load(path)
             policy = _compiled(test.policy)
             spec.check_rules(test, root, [r["id"] for r in policy["rules"]] + list(BUILTIN_RULES))
+            trust = trusted_files(policy)
         except PolicyError as exc:
             problems += exc.problems
             continue
-        loaded.append((test, policy))
+        loaded.append((test, policy, trust))
     if problems:
         raise PolicyError(problems)
     report = Report()
-    for test, policy in loaded:
+    for test, policy, trust in loaded:
         for case in test.cases:
-            report.results.append(run_case(test, case, policy))
+            report.results.append(run_case(test, case, policy, trust))
         report.results += rego_tests(test, policy)
     return report
 
@@ -103,12 +109,13 @@ def _compiled(path: str) -> dict[str, Any]:
     return _COMPILED[key]
 
 
-def run_case(test: spec.TestFile, case: spec.Case, policy: dict[str, Any]) -> CaseResult:
+def run_case(test: spec.TestFile, case: spec.Case, policy: dict[str, Any],
+             trust: tuple[dict[str, bytes], Identities | None] = ({}, None)) -> CaseResult:
     from engine.judge import judge
     from engine.policytest.world import facts
 
     result = CaseResult(test.path, case.line, case.name, test.policy)
-    with facts(case, policy) as described:
+    with facts(case, policy, trust) as described:
         decision = judge(policy, described)
     result.decision = decision
     outcomes = {o.rule: o for o in decision.outcomes}

@@ -23,6 +23,10 @@ from engine.change import Actor, Change, ChangedPath, Commit, Inputs, RefUpdate
 from engine.facts.memory import MemoryFacts
 from engine.policytest.spec import DEFAULT_PERSON, Case, _status
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.identities import Identities
+
 ZERO = "0" * 40
 DELETED_MODE = "000000"
 
@@ -173,11 +177,43 @@ def _notes(world: World) -> tuple[dict[str, dict[str, list[bytes]]], Signer]:
     return notes, signer
 
 
+def trusted_files(policy: dict[str, Any]) -> tuple[dict[str, bytes], Identities | None]:
+    """The files of the policy's trust domain its rules read (the identities mapping, alerting
+    rules), from beside the policy file as for an administrator's policy; PolicyError when the
+    identities file it names is missing or invalid there (self-approval could not be judged)."""
+    from engine.identities import parse_identities
+    from engine.policy import PolicyError, Problem
+
+    here = os.path.dirname(os.path.abspath(policy["source"]))
+    names = [(policy.get("trust") or {}).get("identities")]
+    names += [r["params"].get("rules_file") for r in policy["rules"] if isinstance(r["params"], dict)]
+    found: dict[str, bytes] = {}
+    for name in filter(None, names):
+        try:
+            with open(os.path.join(here, name), "rb") as f:
+                found[name] = f.read()
+        except OSError:
+            continue
+    named = (policy.get("trust") or {}).get("identities")
+    if not named:
+        return found, None
+    where = os.path.join(os.path.dirname(policy["source"]), named)
+    if named not in found:
+        raise PolicyError([Problem(policy["source"], 0, 0, f"the identities file {where} (trust.identities) does "
+                                                           "not exist beside the policy; policy tests read it there")])
+    return found, parse_identities(found[named], where)  # IdentitiesError is a PolicyError
+
+
 @contextmanager
-def facts(case: Case, policy: dict[str, Any]) -> Iterator[MemoryFacts]:
-    """MemoryFacts for `case`, judged by `policy` (compiled); working files live while in use."""
+def facts(case: Case, policy: dict[str, Any],
+          trust: tuple[dict[str, bytes], Identities | None] = ({}, None)) -> Iterator[MemoryFacts]:
+    """MemoryFacts for `case`, judged by `policy` (compiled) with its `trust` files (trusted_files);
+    working files live while in use."""
     import tempfile
 
+    from engine.policy.source import PolicySource
+
+    trusted, identities = trust
     world = World(case)
     data = case.data
     notes, signer = _notes(world)
@@ -192,5 +228,6 @@ def facts(case: Case, policy: dict[str, Any]) -> Iterator[MemoryFacts]:
         yield MemoryFacts(
             change, known=world.commits, refs=world.refs, trees=world.trees, blobs=world.blobs, sizes=world.sizes,
             notes=notes, allowed_signers=signer.allowed if policy.get("trust") else None, inputs=inputs,
+            trusted_files=trusted, identities=identities, source=PolicySource(b"", policy["source"]),
             policy=policy, history=True, metrics=data.get("metrics"),
             workdir=workdir if data.get("workdir") else None)

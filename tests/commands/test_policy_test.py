@@ -281,3 +281,40 @@ def test_approvals_evidence_metrics_and_results_are_judged_as_described(tmp_path
     silent = cases["what is not described fails closed"]
     assert "no value is described for the query 'errors / requests'" in silent["error-budget"]["message"]
     assert "results/bench.json does not exist" in silent["latency"]["message"]
+
+
+IDENTITIES_POLICY = """\
+version: 1
+name: identities
+trust: {allowed_signers: allowed_signers, identities: identities.yml}
+rules:
+  - id: reviewed
+    require:
+      approvals: {count: 1}
+"""
+IDENTITIES_TESTS = """\
+version: 1
+cases:
+  - name: bob approves his own commit under his signing principal
+    commits: [{id: c1, author: "Bob Builder <bob@home.example>", files: {a.txt: "a"}}]
+    updates: [{ref: refs/heads/main, new: c1}]
+    approvals: [{by: bob@corp.example}]
+    expect: {decision: deny, rules: {reviewed: fail}}
+  - name: alice approves bob's commit
+    commits: [{id: c1, author: "Bob Builder <bob@home.example>", files: {a.txt: "a"}}]
+    updates: [{ref: refs/heads/main, new: c1}]
+    approvals: [{by: alice@corp.example}]
+    expect: {decision: allow, rules: {reviewed: pass}}
+"""
+
+
+def test_the_identities_file_beside_the_policy_maps_people(tmp_path: Path) -> None:
+    path = write(tmp_path, IDENTITIES_TESTS, policy=IDENTITIES_POLICY)
+    proc = policy_cli("test", str(path))
+    assert proc.returncode == 2  # the policy names an identities file that is not there
+    assert f"the identities file {tmp_path / 'identities.yml'} (trust.identities) does not exist" in proc.stderr
+    (tmp_path / "identities.yml").write_text(
+        "version: 1\npeople:\n  bob: {emails: [bob@home.example], principals: [bob@corp.example]}\n"
+        "  alice: {principals: [alice@corp.example]}\n")
+    proc = policy_cli("test", str(path))
+    assert (proc.returncode, proc.stdout) == (0, "2 passed, 0 failed\n"), proc.stdout + proc.stderr
