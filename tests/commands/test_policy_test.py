@@ -318,3 +318,15 @@ def test_the_identities_file_beside_the_policy_maps_people(tmp_path: Path) -> No
         "  alice: {principals: [alice@corp.example]}\n")
     proc = policy_cli("test", str(path))
     assert (proc.returncode, proc.stdout) == (0, "2 passed, 0 failed\n"), proc.stdout + proc.stderr
+
+
+def test_the_readme_example_passes_against_the_bundled_pack(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    [example] = re.findall(r"```yaml\n(# policy\.tests\.yml.*?)```", readme, re.S)
+    pack = resource("policies", "llm-remediation.yml")
+    path = tmp_path / "readme.tests.yml"
+    path.write_text(example.replace("version: 1\n", f"version: 1\npolicy: {pack}\n", 1))
+    proc = policy_cli("test", str(path))
+    assert (proc.returncode, proc.stdout) == (0, "1 passed, 0 failed\n"), proc.stdout + proc.stderr
