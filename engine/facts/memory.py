@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.attest import AllowedSigners
+    from engine.facts.interface import PrometheusAPI
     from engine.facts.prometheus import ActiveAlert, QueryResult
     from engine.identities import Identities
     from engine.notes import Loss
@@ -60,8 +61,9 @@ class MemoryFacts(ChangeFacts, LiveSources):
         update not described here cannot be judged); `history`: derive what each update brings
         from the graph of every commit given (see the module docstring) instead of `brings`;
         `metrics`: Prometheus query -> its value now (None: the query returns no data), for
-        threshold rules (a query not listed fails as a broken server does); `workdir`: the
-        directory a CI job's files are read from (None: there are none)."""
+        threshold rules (a query not listed fails as a broken query does; None: ask the server
+        sources.prometheus names); `workdir`: the directory a CI job's files are read from (None:
+        the process's working directory)."""
         self.change = change
         self.inputs = inputs or Inputs(now=0.0)
         self.policy = policy or {}
@@ -206,20 +208,19 @@ class MemoryFacts(ChangeFacts, LiveSources):
 
     # --- live sources, as described (engine/facts/live.py asks real servers) ---
 
-    def prometheus(self) -> MemoryPrometheus:  # type: ignore[override]
-        """The values described per query; without any, what a policy with no source gets."""
-        from engine.facts.prometheus import PrometheusError
-
+    def prometheus(self) -> PrometheusAPI:
+        """The values described per query (`metrics`); without them, the server sources.prometheus names."""
         if self._metrics is None:
-            raise PrometheusError("config", "no metric values are described (metrics: query -> value)")
+            return super().prometheus()
         return MemoryPrometheus(self._metrics)
 
     def working_file(self, path: str) -> str:
-        """A file of the described working directory; FileNotFoundError naming it otherwise."""
+        """A file of the described working directory (`workdir`), FileNotFoundError naming it
+        otherwise; without one, the process's working directory."""
         import os
 
         if self._workdir is None:
-            raise FileNotFoundError(2, "no such file (no working files are described)", path)
+            return super().working_file(path)
         full = os.path.join(self._workdir, path)
         if os.path.isabs(path) or not os.path.isfile(full):
             raise FileNotFoundError(2, "no such file", path)

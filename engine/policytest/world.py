@@ -229,5 +229,4 @@ def facts(case: Case, policy: dict[str, Any],
             change, known=world.commits, refs=world.refs, trees=world.trees, blobs=world.blobs, sizes=world.sizes,
             notes=notes, allowed_signers=signer.allowed if policy.get("trust") else None, inputs=inputs,
             trusted_files=trusted, identities=identities, source=PolicySource(b"", policy["source"]),
-            policy=policy, history=True, metrics=data.get("metrics"),
-            workdir=workdir if data.get("workdir") else None)
+            policy=policy, history=True, metrics=data.get("metrics") or {}, workdir=workdir)
