@@ -261,6 +261,10 @@ cases:
     expect:
       decision: deny
       rules: {prompts-reviewed: fail, dry-run-passed: fail, error-budget: error, accuracy: error, latency: error}
+  - name: no data for the query denies by default
+    updates: [{ref: refs/heads/main, new: c1}]
+    metrics: {"errors / requests": null}
+    expect: {rules: {error-budget: fail}}
   - name: approval of another tree does not count
     commits: [{id: c2, files: {prompts/system.txt: "Be kinder.\\n"}}]
     updates: [{ref: refs/heads/main, new: c2}]
@@ -281,6 +285,7 @@ def test_approvals_evidence_metrics_and_results_are_judged_as_described(tmp_path
     silent = cases["what is not described fails closed"]
     assert "no value is described for the query 'errors / requests'" in silent["error-budget"]["message"]
     assert "results/bench.json does not exist" in silent["latency"]["message"]
+    assert "no data" in cases["no data for the query denies by default"]["error-budget"]["message"]
 
 
 IDENTITIES_POLICY = """\
@@ -330,3 +335,17 @@ def test_the_readme_example_passes_against_the_bundled_pack(tmp_path: Path) -> N
     path.write_text(example.replace("version: 1\n", f"version: 1\npolicy: {pack}\n", 1))
     proc = policy_cli("test", str(path))
     assert (proc.returncode, proc.stdout) == (0, "1 passed, 0 failed\n"), proc.stdout + proc.stderr
+
+
+def test_the_published_test_schema_is_valid_json_schema() -> None:
+    import jsonschema
+
+    schema = json.loads(Path(resource("policies", "schema", "policy-tests.schema.json")).read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    pack = YAML(typ="safe").load(Path(resource("policies", "llm-remediation.tests.yml")).read_text())
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(pack)) == []
+
+
+def test_a_policy_the_tests_name_that_does_not_exist_is_located(tmp_path: Path) -> None:
+    assert invalid(tmp_path, FAILING.replace("version: 1\n", "version: 1\npolicy: missing.yml\n")) == [
+        f"T:2:9: policy 'missing.yml' does not exist (looked for {tmp_path / 'missing.yml'})"]
