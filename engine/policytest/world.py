@@ -25,6 +25,7 @@ from engine.policytest.spec import DEFAULT_PERSON, Case, _status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from engine.attest import AllowedSigners
     from engine.identities import Identities
 
 ZERO = "0" * 40
@@ -144,7 +145,10 @@ class Signer:
         return Envelope(PAYLOAD_TYPE, payload, (signature,)).to_json()
 
 
-def _notes(world: World) -> tuple[dict[str, dict[str, list[bytes]]], Signer]:
+def _notes(world: World, trusted: bool) -> tuple[dict[str, dict[str, list[bytes]]], AllowedSigners | None]:
+    """The approvals and evidence notes the case describes, signed; and the allowed signers that
+    stand in for the policy's trust file when it names one (`trusted`). No key is made (nor
+    cryptography imported) when neither is needed."""
     import datetime as dt
 
     from engine.approvals import APPROVED, CHANGES_REQUESTED
@@ -154,6 +158,8 @@ def _notes(world: World) -> tuple[dict[str, dict[str, list[bytes]]], Signer]:
 
     data = world.case.data
     approvals, evidence = data.get("approvals") or [], data.get("evidence") or []
+    if not (approvals or evidence or trusted):
+        return {}, None
     signer = Signer([a["by"] for a in approvals] + [e.get("signer", "ci") for e in evidence])
     notes: dict[str, dict[str, list[bytes]]] = {"approvals": {}, "evidence": {}}
     for item in approvals:
@@ -174,7 +180,7 @@ def _notes(world: World) -> tuple[dict[str, dict[str, list[bytes]]], Signer]:
                                     exit_code=1 if failed else 0, started=finished - 60, finished=finished,
                                     log_sha256="0" * 64, log_size=0, metrics=item.get("metrics"))
         notes["evidence"].setdefault(tree, []).append(signer.sign(dry_run_statement(tree, predicate)))
-    return notes, signer
+    return notes, signer.allowed if trusted else None
 
 
 def trusted_files(policy: dict[str, Any]) -> tuple[dict[str, bytes], Identities | None]:
@@ -216,7 +222,7 @@ def facts(case: Case, policy: dict[str, Any],
     trusted, identities = trust
     world = World(case)
     data = case.data
-    notes, signer = _notes(world)
+    notes, allowed = _notes(world, bool(policy.get("trust")))
     inputs = Inputs(now=world.now, environ={})
     change = Change(world.updates, Actor(data["actor"], "test", "the test case"), data["stage"])
     with tempfile.TemporaryDirectory(prefix="changegate-test-") as workdir:
@@ -227,6 +233,6 @@ def facts(case: Case, policy: dict[str, Any],
                 f.write(content if isinstance(content, str) else json.dumps(content))
         yield MemoryFacts(
             change, known=world.commits, refs=world.refs, trees=world.trees, blobs=world.blobs, sizes=world.sizes,
-            notes=notes, allowed_signers=signer.allowed if policy.get("trust") else None, inputs=inputs,
+            notes=notes, allowed_signers=allowed, inputs=inputs,
             trusted_files=trusted, identities=identities, source=PolicySource(b"", policy["source"]),
             policy=policy, history=True, metrics=data.get("metrics") or {}, workdir=workdir)
