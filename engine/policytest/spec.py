@@ -252,6 +252,12 @@ def _case_problems(root: Document, path: str, index: int, case: dict[str, Any], 
             if label is not None and label not in known:
                 problems.append(Problem(path, *at("updates", u, side),
                                         f"updates[{u}].{side}: commit {label!r} is not described"))
+        before = (case.get("refs") or {}).get(update["ref"])
+        if "old" in update and update["old"] != before:
+            now = f"is {before!r}" if before else "does not exist"
+            problems.append(Problem(path, *at("updates", u, "old"),
+                                    f"updates[{u}].old: {update['ref']} {now} before the change (refs:), and "
+                                    "a push always updates a ref from its current value; leave old out"))
         if "new" not in update:
             problems.append(Problem(path, *at("updates", u), f"updates[{u}] needs new: a commit label "
                                                              "(or null to delete the ref)"))

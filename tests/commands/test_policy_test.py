@@ -139,6 +139,18 @@ def test_a_commit_that_is_not_described_is_located(tmp_path: Path) -> None:
 """) == ["T:8:43: updates[0].new: commit 'c9' is not described"]
 
 
+def test_an_old_value_other_than_the_refs_current_one_is_located(tmp_path: Path) -> None:
+    assert invalid(tmp_path, BASE + """\
+  - name: stale old
+    commits: [{id: c1}]
+    updates: [{ref: refs/heads/main, old: c1, new: c1}, {ref: refs/heads/new, old: base, new: c1}]
+    expect: {decision: allow}
+""") == ["T:9:43: updates[0].old: refs/heads/main is 'base' before the change (refs:), and a push always updates "
+         "a ref from its current value; leave old out",
+         "T:9:84: updates[1].old: refs/heads/new does not exist before the change (refs:), and a push always "
+         "updates a ref from its current value; leave old out"]
+
+
 def test_an_expected_rule_the_policy_lacks_is_located(tmp_path: Path) -> None:
     assert invalid(tmp_path, BASE + """\
   - name: rule typo
@@ -325,16 +337,18 @@ def test_the_identities_file_beside_the_policy_maps_people(tmp_path: Path) -> No
     assert (proc.returncode, proc.stdout) == (0, "2 passed, 0 failed\n"), proc.stdout + proc.stderr
 
 
-def test_the_readme_example_passes_against_the_bundled_pack(tmp_path: Path) -> None:
+def test_the_examples_of_the_readme_and_the_docs_pass_against_the_bundled_pack(tmp_path: Path) -> None:
     import re
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    [example] = re.findall(r"```yaml\n(# policy\.tests\.yml.*?)```", readme, re.S)
+    root = Path(__file__).parents[2]
+    [readme] = re.findall(r"```yaml\n(# policy\.tests\.yml.*?)```", (root / "README.md").read_text(), re.S)
+    docs = re.findall(r"```yaml\n(version: 1\n.*?)```", (root / "docs" / "policy-tests.md").read_text(), re.S)[0]
     pack = resource("policies", "llm-remediation.yml")
-    path = tmp_path / "readme.tests.yml"
-    path.write_text(example.replace("version: 1\n", f"version: 1\npolicy: {pack}\n", 1))
-    proc = policy_cli("test", str(path))
-    assert (proc.returncode, proc.stdout) == (0, "1 passed, 0 failed\n"), proc.stdout + proc.stderr
+    for name, example in (("readme", readme), ("docs", re.sub(r"\npolicy: .*\n", "\n", docs))):
+        path = tmp_path / f"{name}.tests.yml"
+        path.write_text(example.replace("version: 1\n", f"version: 1\npolicy: {pack}\n", 1))
+        proc = policy_cli("test", str(path))
+        assert (proc.returncode, proc.stdout) == (0, "1 passed, 0 failed\n"), proc.stdout + proc.stderr
 
 
 def test_the_published_test_schema_is_valid_json_schema() -> None:
