@@ -128,10 +128,10 @@ def default_policy(path: str) -> str | None:
     return None
 
 
-def load(path: str, data: bytes | None = None) -> tuple[Document, TestFile]:
+def load(path: str) -> tuple[Document, TestFile]:
     """Read and check one test file (the policy's rule ids are checked by `check_rules`)."""
     try:
-        raw = _read(path) if data is None else data
+        raw = _read(path)
     except OSError as exc:
         raise PolicyError([Problem(path, 0, 0, f"cannot read it: {exc.strerror}")]) from None
     root = parse_yaml(raw, path)
@@ -172,8 +172,8 @@ def load(path: str, data: bytes | None = None) -> tuple[Document, TestFile]:
         rules = dict(expect.get("rules", {}))
         lines = {rid: root.position(["cases", index, "expect", "rules", rid], key=True)[0] for rid in rules}
         cases.append(Case(name, at[0], merged, expect.get("decision"), rules, lines))
-    if problems:
-        raise PolicyError(problems)
+    if problems:  # a problem in the defaults is found with every case: listed once
+        raise PolicyError(list(dict.fromkeys(problems)))
     return root, TestFile(path, policy, cases)
 
 
@@ -241,11 +241,11 @@ def _case_problems(root: Document, path: str, index: int, case: dict[str, Any], 
                 state.add(name)
         files[label] = state
     known = set(files)
+    own_refs = root.data["cases"][index].get("refs") or {}
     for ref, label in (case.get("refs") or {}).items():
         if label not in known:
-            problems.append(Problem(path, *(at("refs", ref) if "refs" in case and ref in root.data["cases"][index]
-                                            .get("refs", {}) else root.position(["defaults", "refs", ref])),
-                                    f"refs: {ref} names commit {label!r}, which is not described"))
+            located = at("refs", ref) if ref in own_refs else root.position(["defaults", "refs", ref])
+            problems.append(Problem(path, *located, f"refs: {ref} names commit {label!r}, which is not described"))
     for u, update in enumerate(case["updates"]):
         for side in ("old", "new"):
             label = update.get(side)

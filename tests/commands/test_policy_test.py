@@ -363,3 +363,14 @@ def test_the_published_test_schema_is_valid_json_schema() -> None:
 def test_a_policy_the_tests_name_that_does_not_exist_is_located(tmp_path: Path) -> None:
     assert invalid(tmp_path, FAILING.replace("version: 1\n", "version: 1\npolicy: missing.yml\n")) == [
         f"T:2:9: policy 'missing.yml' does not exist (looked for {tmp_path / 'missing.yml'})"]
+
+
+def test_a_problem_in_the_defaults_is_reported_once(tmp_path: Path) -> None:
+    assert invalid(tmp_path, BASE.replace("{id: base,", "{id: base, parents: [ghost],") + """\
+  - name: one
+    updates: [{ref: refs/heads/main, new: base}]
+    expect: {decision: allow}
+  - name: two
+    updates: [{ref: refs/heads/main, new: base}]
+    expect: {decision: allow}
+""") == ["T:5:27: commit 'base': parent 'ghost' is not described before it (list parents before their children)"]
