@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     from engine.change import Inputs
     from engine.facts.approvals import PullFacts
+    from engine.facts.interface import PrometheusAPI
     from engine.facts.mlflow import MlflowClient
-    from engine.facts.prometheus import PrometheusClient
     from engine.policy.source import PolicySource
 
 DEFAULT_TIMEOUT = 10.0
@@ -47,7 +47,7 @@ class LiveSources:
             return os.path.join(os.path.dirname(os.path.abspath(source.name)), path)
         return path
 
-    def prometheus(self) -> PrometheusClient:
+    def prometheus(self) -> PrometheusAPI:
         """The client for sources.prometheus; PrometheusError("config") when there is none."""
         from engine.facts.prometheus import PrometheusClient, PrometheusError
         from engine.times import parse_duration
