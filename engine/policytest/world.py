@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from engine.change import Actor, Change, ChangedPath, Commit, Inputs, RefUpdate
+from engine.change import Actor, BypassRequest, Change, ChangedPath, Commit, Inputs, RefUpdate
 from engine.facts.memory import MemoryFacts
 from engine.policytest.spec import DEFAULT_PERSON, Case, _status
 
@@ -223,7 +223,12 @@ def facts(case: Case, policy: dict[str, Any],
     world = World(case)
     data = case.data
     notes, allowed = _notes(world, bool(policy.get("trust")))
-    inputs = Inputs(now=world.now, environ={})
+    bypass = None
+    if data.get("bypass") is not None:
+        from engine.bypass import VIA_CLI
+
+        bypass = BypassRequest(data["bypass"], VIA_CLI)
+    inputs = Inputs(now=world.now, environ={}, bypass=bypass)
     change = Change(world.updates, Actor(data["actor"], "test", "the test case"), data["stage"])
     with tempfile.TemporaryDirectory(prefix="changegate-test-") as workdir:
         for name, content in (data.get("workdir") or {}).items():

@@ -128,7 +128,7 @@ def test_unknown_key_is_located_and_lists_the_allowed_keys(tmp_path: Path) -> No
     expect: {decision: allow}
 """)
     assert errors[0].startswith("T:7:5: cases[0] is missing required key 'updates'")
-    assert errors[1].startswith("T:8:5: unknown key 'update' in cases[0]; allowed keys: actor, approvals, commits")
+    assert errors[1].startswith("T:8:5: unknown key 'update' in cases[0]; allowed keys: actor, approvals, bypass, commits")
 
 
 def test_a_commit_that_is_not_described_is_located(tmp_path: Path) -> None:
@@ -374,3 +374,34 @@ def test_a_problem_in_the_defaults_is_reported_once(tmp_path: Path) -> None:
     updates: [{ref: refs/heads/main, new: base}]
     expect: {decision: allow}
 """) == ["T:5:27: commit 'base': parent 'ghost' is not described before it (list parents before their children)"]
+
+
+def test_a_break_glass_request_is_judged_like_a_push_option(tmp_path: Path) -> None:
+    policy = POLICY + "bypass: {actors: [alice], rules: [no-weights]}\n"
+    path = write(tmp_path, BASE + """\
+  - name: alice bypasses with a reason
+    actor: alice
+    bypass: "INC-1: restore the weights"
+    commits: [{id: c1, files: {m.safetensors: "w"}}]
+    updates: [{ref: refs/heads/main, new: c1}]
+    expect: {decision: allow, rules: {no-weights: bypassed}}
+  - name: bob may not
+    actor: bob
+    bypass: "INC-1: restore the weights"
+    commits: [{id: c1, files: {m.safetensors: "w"}}]
+    updates: [{ref: refs/heads/main, new: c1}]
+    expect: {decision: deny, rules: {no-weights: fail}}
+  - name: no reason, no bypass
+    actor: alice
+    bypass: ""
+    commits: [{id: c1, files: {m.safetensors: "w"}}]
+    updates: [{ref: refs/heads/main, new: c1}]
+    expect: {decision: allow}
+""", policy=policy)
+    proc = policy_cli("test", str(path))
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == [
+        f"FAIL {path}:19: no reason, no bypass",
+        "  decision: expected allow, got deny (denied by no-weights [fail])",
+        "2 passed, 1 failed",
+    ]
