@@ -29,6 +29,10 @@ from collections.abc import Sequence
 
 from engine.change import ChangedPath, Commit
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.change import SignatureTrust
+
 # Variables that would point child processes at another repository or work tree, or make
 # git read objects other than the stored ones.
 _SCRUB = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR",
@@ -242,6 +246,85 @@ class Git:
             found.append((fields[0].decode("ascii"), out[pos:pos + size]) if fields[1] == b"blob" else None)
             pos += size + 1
         return found
+
+    def commit_objects(self, oids: Sequence[str]) -> list[bytes | None]:
+        """The raw bytes of each commit object (headers, a blank line, the message); None where the
+        object is missing or not a commit. One process; sizes come from git, so a message holding
+        any byte (NUL included) is read exactly."""
+        if not oids:
+            return []
+        out = self.run("cat-file", "--batch", stdin=_lines(oids))
+        found: list[bytes | None] = []
+        pos = 0
+        for _ in oids:
+            end = out.find(b"\n", pos)
+            if end < 0:
+                end = len(out)
+            fields = out[pos:end].split(b" ")
+            pos = end + 1
+            if len(fields) != 3 or not fields[2].isdigit():  # "<oid> missing"
+                found.append(None)
+                continue
+            size = int(fields[2])
+            found.append(out[pos:pos + size] if fields[1] == b"commit" else None)
+            pos += size + 1
+        return found
+
+    def verify_commits(self, oids: Sequence[str], trust: SignatureTrust) -> list[tuple[str, str, str]]:
+        """(status, signer, key) of each commit's signature, as git itself verifies it (`%G?`, `%GS`,
+        `%GF`) against `trust` only: SSH keys through gpg.ssh.allowedSignersFile set to a temporary
+        copy of trust.allowed_signers, GPG keys through a temporary GNUPGHOME holding nothing but
+        trust.gpg_keyring (trust-model always: the keyring is the trust decision). Neither the
+        server account's own keyring nor its git configuration can add a trusted key. X.509
+        signatures are never trusted (their verifier is pointed at a program that does not exist).
+        One `git log` for all commits; GitError when git or the keyring import fails."""
+        if not oids:
+            return []
+        import shutil
+        import tempfile
+
+        home = tempfile.mkdtemp(prefix="changegate-verify-")
+        try:
+            signers = os.path.join(home, "allowed_signers")
+            with open(signers, "wb") as f:
+                f.write(trust.allowed_signers)
+            gnupg = os.path.join(home, "gnupg")
+            os.mkdir(gnupg, 0o700)
+            with open(os.path.join(gnupg, "gpg.conf"), "w", encoding="ascii") as f:
+                f.write("trust-model always\nno-autostart\nno-auto-key-retrieve\nno-auto-key-locate\n")
+            env = {**self._env, "GNUPGHOME": gnupg}
+            if trust.gpg_keyring:
+                keyring = os.path.join(home, "keyring")
+                with open(keyring, "wb") as f:
+                    f.write(trust.gpg_keyring)
+                code, _, err = run_process(["gpg", "--batch", "--quiet", "--no-autostart", "--no-tty",
+                                            "--homedir", gnupg, "--import", keyring], env, None)
+                if code != 0:
+                    raise GitError(f"gpg --import of the trusted keyring failed ({code}): {_first_line(err)}")
+            unique = list(dict.fromkeys(oids))
+            code, out, err = run_process(
+                ["git", f"--git-dir={self.git_dir}", "-c", f"gpg.ssh.allowedSignersFile={signers}",
+                 "-c", "gpg.ssh.revocationFile=", "-c", "gpg.ssh.program=ssh-keygen",
+                 "-c", "gpg.program=gpg", "-c", "gpg.openpgp.program=gpg", "-c", "gpg.minTrustLevel=undefined",
+                 "-c", f"gpg.x509.program={os.path.join(home, 'no-x509-verifier')}",
+                 "-c", "log.showSignature=false", "log", "--no-walk=unsorted", "--stdin", "--no-show-signature",
+                 "--format=%H%x00%G?%x00%GS%x00%GF%x00"], env, _lines(unique))
+            if code != 0:
+                raise GitError(f"git log (signature verification) failed ({code}): {_first_line(err)}")
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        fields = out.split(b"\0")
+        if len(fields) != 4 * len(unique) + 1 or fields[-1].strip():
+            raise GitError(f"git log (signature verification) gave {len(fields) // 4} record(s) for "
+                           f"{len(unique)} commit(s)")
+        found: dict[str, tuple[str, str, str]] = {}
+        for index, oid in enumerate(unique):
+            got, status, signer, key = (f.decode("utf-8", "replace") for f in fields[4 * index:4 * index + 4])
+            if got.lstrip("\n") != oid:
+                raise GitError(f"git log (signature verification) listed {got.strip()[:12]!r} where {oid[:12]} "
+                               "was expected")
+            found[oid] = (status, signer, key)
+        return [found[oid] for oid in oids]
 
     def tree_of(self, commit: str) -> str:
         return self.run("rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}").decode().strip()
