@@ -31,7 +31,7 @@ else:
 MAX_COMMITS = 5000
 
 _WHY = {
-    "N": "unsigned",
+    "N": "its signature header holds nothing git can verify",
     "B": "bad signature: the commit does not match it (altered after signing, or forged)",
     "X": "the signature has expired",
     "Y": "signed by a key that has expired",
@@ -41,8 +41,12 @@ _NAMES = {"ssh": "SSH", "gpg": "GPG", "x509": "X.509"}
 
 
 class SignedCommitsParams(NamedTuple):
-    formats: tuple[str, ...] = ("ssh",)
+    formats: tuple[str, ...] | None = None  # None: ssh only
     gpg_keyring: str | None = None
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        return self.formats or ("ssh",)
 
 
 class SignedCommits(Rule):
@@ -53,10 +57,10 @@ class SignedCommits(Rule):
     @classmethod
     def needs_trust(cls, params: Any) -> bool:
         """SSH signatures are trusted through trust.allowed_signers, so the policy must name one."""
-        return "ssh" in params.formats
+        return "ssh" in params.accepted
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
-        formats = " or ".join(_NAMES[f] for f in self.params.formats)
+        formats = " or ".join(_NAMES[f] for f in self.params.accepted)
         required = f"every new commit is signed ({formats}) by a key the policy trusts"
         brought: dict[str, tuple[RefUpdate, Commit]] = {}
         trees: list[str] = []
@@ -80,7 +84,7 @@ class SignedCommits(Rule):
             return trust
         try:
             details = facts.commit_details(list(brought), trust)
-        except Exception as exc:  # git, gpg or a temporary file failed: doubt denies
+        except Exception as exc:  # noqa: BLE001 - git, gpg or a temporary file failed: doubt denies
             return self.outcome("error", f"signatures could not be verified: {exc}", required=required,
                                 fix="an administrator must check that git, ssh-keygen and gpg run on the server")
         denied: list[str] = []
@@ -108,13 +112,13 @@ class SignedCommits(Rule):
         """The trust files' contents, from the policy's trust domain; a missing one denies."""
         signers = keyring = b""
         missing = []
-        if "ssh" in self.params.formats:
+        if "ssh" in self.params.accepted:
             path = (facts.policy.get("trust") or {}).get("allowed_signers") or ""
             data = facts.trusted_file(path) if path else None
             if data is None:
                 missing.append(f"the allowed signers file {facts.trusted_location(path) if path else '(none named)'}")
             signers = data or b""
-        if "gpg" in self.params.formats:
+        if "gpg" in self.params.accepted:
             path = self.params.gpg_keyring or ""
             data = facts.trusted_file(path) if path else None
             if not data:
@@ -131,10 +135,10 @@ class SignedCommits(Rule):
         if signature is None:
             return "its signature could not be read (the commit is missing)"
         form, status, key = signature.format, signature.status, signature.key
-        if status == "N" or not form:
+        if not form:
             return "unsigned"
-        if form not in self.params.formats:
-            accepted = ", ".join(self.params.formats)
+        if form not in self.params.accepted:
+            accepted = ", ".join(self.params.accepted)
             return f"signed with {_NAMES.get(form, 'an unknown format')}, which this rule does not accept ({accepted})"
         if status in _WHY:
             return _WHY[status]
@@ -150,8 +154,8 @@ class SignedCommits(Rule):
 
     def _trust_files(self, facts: Facts, only: str = "") -> str:
         names = []
-        if "ssh" in self.params.formats and only in ("", "ssh"):
+        if "ssh" in self.params.accepted and only in ("", "ssh"):
             names.append(facts.trusted_location((facts.policy.get("trust") or {}).get("allowed_signers") or ""))
-        if "gpg" in self.params.formats and only in ("", "gpg"):
+        if "gpg" in self.params.accepted and only in ("", "gpg"):
             names.append(facts.trusted_location(self.params.gpg_keyring or ""))
         return " or ".join(names)
