@@ -290,8 +290,8 @@ class Git:
                 f.write(trust.allowed_signers)
             gnupg = os.path.join(home, "gnupg")
             os.mkdir(gnupg, 0o700)
-            with open(os.path.join(gnupg, "gpg.conf"), "w", encoding="ascii") as f:
-                f.write("trust-model always\nno-autostart\nno-auto-key-retrieve\nno-auto-key-locate\n")
+            with open(os.path.join(gnupg, "gpg.conf"), "wb") as f:
+                f.write(b"trust-model always\nno-autostart\nno-auto-key-retrieve\nno-auto-key-locate\n")
             env = {**self._env, "GNUPGHOME": gnupg}
             if trust.gpg_keyring:
                 keyring = os.path.join(home, "keyring")

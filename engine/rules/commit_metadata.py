@@ -87,7 +87,8 @@ class CommitMetadata(Rule):
                     why.append(f"message {show(quoted)!r} does not match {self.params.message}")
             for field, value in (("author_email", commit.author_email), ("committer_email", commit.committer_email)):
                 if field in patterns and not patterns[field].search(value):
-                    why.append(f"{field.replace('_', ' ')} <{show(value)}> does not match {getattr(self.params, field)}")
+                    pattern = getattr(self.params, field)
+                    why.append(f"{field.replace('_', ' ')} <{show(value)}> does not match {pattern}")
             if pusher is not None:
                 why += pusher.why_not(commit)
             if why:

@@ -85,7 +85,8 @@ def test_a_pattern_re2_cannot_compile_stops_the_policy_not_the_server(tmp_path: 
 
 def test_committer_is_pusher_with_identities(tmp_path: Path) -> None:
     (tmp_path / "identities.yml").write_text(IDENTITIES)
-    _, clone = judged_by(tmp_path, "{committer_is_pusher: true}", "trust: {allowed_signers: allowed_signers, identities: identities.yml}\n")
+    trust = "trust: {allowed_signers: allowed_signers, identities: identities.yml}\n"
+    _, clone = judged_by(tmp_path, "{committer_is_pusher: true}", trust)
     commit = clone.commit("by ann", "a.txt")
     result = clone.push("HEAD:refs/heads/main", env=server_env("gitlab", "eve"))
     assert result.code != 0
