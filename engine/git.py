@@ -31,6 +31,8 @@ from engine.change import ChangedPath, Commit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from engine.change import SignatureTrust
 
 # Variables that would point child processes at another repository or work tree, or make
@@ -46,6 +48,7 @@ _HEADER_FIELDS = 7
 _DIFF_TREE = ("diff-tree", "--stdin", "-r", "-z", "--root", "--always", "--no-renames", "--no-abbrev",
               "--diff-merges=first-parent", _FORMAT)
 PARALLEL_MIN = 1000  # commits per diff-tree process below which one process is faster
+VERIFY_PARALLEL_MIN = 8  # commits per signature-verifying process (each costs ~10 ms of ssh-keygen or gpg)
 MAX_JOBS = 4
 
 
@@ -302,15 +305,20 @@ class Git:
                 if code != 0:
                     raise GitError(f"gpg --import of the trusted keyring failed ({code}): {_first_line(err)}")
             unique = list(dict.fromkeys(oids))
-            code, out, err = run_process(
-                ["git", f"--git-dir={self.git_dir}", "-c", f"gpg.ssh.allowedSignersFile={signers}",
-                 "-c", "gpg.ssh.revocationFile=", "-c", "gpg.ssh.program=ssh-keygen",
-                 "-c", "gpg.program=gpg", "-c", "gpg.openpgp.program=gpg", "-c", "gpg.minTrustLevel=undefined",
-                 "-c", f"gpg.x509.program={os.path.join(home, 'no-x509-verifier')}",
-                 "-c", "log.showSignature=false", "log", "--no-walk=unsorted", "--stdin", "--no-show-signature",
-                 "--format=%H%x00%G?%x00%GS%x00%GF%x00"], env, _lines(unique))
-            if code != 0:
-                raise GitError(f"git log (signature verification) failed ({code}): {_first_line(err)}")
+            argv = ["git", f"--git-dir={self.git_dir}", "-c", f"gpg.ssh.allowedSignersFile={signers}",
+                    "-c", "gpg.ssh.revocationFile=", "-c", "gpg.ssh.program=ssh-keygen",
+                    "-c", "gpg.program=gpg", "-c", "gpg.openpgp.program=gpg", "-c", "gpg.minTrustLevel=undefined",
+                    "-c", f"gpg.x509.program={os.path.join(home, 'no-x509-verifier')}",
+                    "-c", "log.showSignature=false", "log", "--no-walk=unsorted", "--stdin", "--no-show-signature",
+                    "--format=%H%x00%G?%x00%GS%x00%GF%x00"]
+            # each commit costs git two ssh-keygen (or one gpg) processes: spread them over the cores
+            jobs = min(os.cpu_count() or 1, MAX_JOBS, len(unique) // VERIFY_PARALLEL_MIN) or 1
+            chunks = [unique[k * len(unique) // jobs:(k + 1) * len(unique) // jobs] for k in range(jobs)]
+            out = b""
+            for code, chunk_out, err in run_parallel([(argv, _lines(chunk)) for chunk in chunks], env):
+                if code != 0:
+                    raise GitError(f"git log (signature verification) failed ({code}): {_first_line(err)}")
+                out += chunk_out
         finally:
             shutil.rmtree(home, ignore_errors=True)
         fields = out.split(b"\0")
@@ -443,6 +451,38 @@ def reap_children() -> None:
     was cut short, so none outlives it."""
     for pid in list(_children):
         _reap(pid)
+
+
+def run_parallel(commands: Sequence[tuple[list[str], bytes]], env: dict[str, str]) -> list[tuple[int, bytes, bytes]]:
+    """Run (argv, stdin) commands at the same time: (exit code, stdout, stderr) of each, in order.
+    Temporary files rather than pipes, so no child can block on a full pipe; all are collected."""
+    if len(commands) == 1:
+        return [run_process(commands[0][0], env, commands[0][1])]
+    import tempfile
+
+    running: list[tuple[int, list[Any]]] = []
+    try:
+        for argv, stdin in commands:
+            files = [tempfile.TemporaryFile() for _ in range(3)]  # stdin, stdout, stderr
+            running.append((0, files))
+            files[0].write(stdin)
+            files[0].flush()
+            os.lseek(files[0].fileno(), 0, os.SEEK_SET)
+            running[-1] = (_spawn(argv, env, [f.fileno() for f in files]), files)
+        results = []
+        for index, (pid, (_, out, err)) in enumerate(running):
+            code = _wait(pid)
+            running[index] = (0, running[index][1])  # collected: never signal a reused pid
+            out.seek(0)
+            err.seek(0)
+            results.append((code, out.read(), err.read()))
+        return results
+    finally:
+        for pid, files in running:
+            if pid:
+                _reap(pid)
+            for f in files:
+                f.close()
 
 
 def run_process(argv: list[str], env: dict[str, str], stdin: bytes | None) -> tuple[int, bytes, bytes]:
