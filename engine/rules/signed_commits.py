@@ -106,7 +106,7 @@ class SignedCommits(Rule):
             required=required,
             fix="sign every new commit (git config gpg.format ssh; git config user.signingkey KEY; then re-sign "
                 "with git rebase --exec 'git commit --amend --no-edit -S' BASE) and push again; a key not yet "
-                f"trusted must be added to {self._trust_files(facts)} on the protected ref by an administrator")
+                f"trusted must first be added to {self._trust_files(facts)} by an administrator")
 
     def _trust(self, facts: Facts) -> SignatureTrust | Outcome:
         """The trust files' contents, from the policy's trust domain; a missing one denies."""
