@@ -8,6 +8,7 @@ account (its git configuration, a GNUPGHOME in the environment) would add.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.audit import read
-from tests.helpers.repos import Clone, Result, Server, git
+from tests.helpers.repos import Clone, Result, Server, git, policy_cli
 
 POLICY = """\
 version: 1
@@ -270,3 +271,16 @@ def test_a_gpg_signature_does_not_count_where_only_ssh_is_accepted(tmp_path: Pat
     assert result.code != 0
     assert f"commit {commit[:10]}" in result.remote
     assert "signed with GPG, which this rule does not accept (ssh)" in result.remote
+
+
+def test_policy_check_in_a_clone_decides_as_the_hook_does(setup: Setup) -> None:
+    old = setup.clone.head()
+    unsigned = setup.clone.commit("unsigned", "a.txt")
+    signed(setup.clone, setup.ann, "signed", "b.txt")
+    checked = policy_cli("check", "--repo", str(setup.clone.path), "--policy", str(setup.server.policy_file),
+                         "--ref", "refs/heads/main", "--old", old, "--new", "HEAD", "--format", "json")
+    assert checked.returncode == 1, checked.stderr
+    [outcome] = json.loads(checked.stdout)["outcomes"]
+    assert outcome["status"] == "fail" and unsigned[:10] in outcome["seen"][0]
+    assert setup.push().code != 0
+    assert setup.outcome()["seen"] == outcome["seen"]
