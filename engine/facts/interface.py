@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, Protocol
 
     from engine.attest import AllowedSigners
-    from engine.change import Actor, Change, Commit, Inputs, RefUpdate, Stage
+    from engine.change import Actor, Change, Commit, CommitDetails, Inputs, RefUpdate, SignatureTrust, Stage
     from engine.decision import Judged
     from engine.facts.approvals import PullFacts
     from engine.facts.mlflow import MlflowClient
@@ -73,6 +73,9 @@ if TYPE_CHECKING:
             """The contents of each blob smaller than `below` bytes; larger ones are absent, never read."""
         def tree_entries(self, tree: str) -> dict[bytes, str] | None:
             """path -> "mode oid" of every blob in `tree`; None if the tree is not there."""
+        def commit_details(self, oids: Sequence[str], trust: SignatureTrust | None = None) -> dict[str, CommitDetails]:
+            """The message of each commit that exists and, with `trust`, its signature as git verifies
+            it against that trust alone (read only when a rule asks; one git process for many)."""
         def prefetch(self) -> None:
             """A hint that rules will ask for paths: walk everything at once, if that is cheaper."""
         def judged(self) -> list[Judged]:

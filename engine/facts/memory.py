@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from engine.change import Change, Commit, Inputs, RefUpdate
+from engine.change import Change, Commit, CommitDetails, Inputs, RefUpdate, SignatureTrust
 from engine.decision import Judged
 from engine.facts.interface import ChangeFacts, TrustError
 from engine.facts.live import LiveSources
@@ -48,7 +48,8 @@ class MemoryFacts(ChangeFacts, LiveSources):
                  notes: Mapping[str, Mapping[str, list[bytes]]] | None = None,
                  lost: Mapping[bytes, Sequence[Loss]] | None = None,
                  trusted_files: Mapping[str, bytes] | None = None, allowed_signers: AllowedSigners | None = None,
-                 identities: Identities | None = None, inputs: Inputs | None = None,
+                 identities: Identities | None = None, details: Mapping[str, CommitDetails] | None = None,
+                 inputs: Inputs | None = None,
                  policy: dict[str, Any] | None = None, source: PolicySource | None = None,
                  history: bool = False, metrics: Mapping[str, float | None] | None = None,
                  workdir: str | None = None) -> None:
@@ -58,7 +59,8 @@ class MemoryFacts(ChangeFacts, LiveSources):
         commits and trees given; `blobs`: blob -> contents; `sizes`: blob -> size, for blobs whose
         contents do not matter (a large file need not be held in memory); `notes`: kind -> object ->
         note lines, as the change leaves them; `lost`: what each update of a notes ref removes (an
-        update not described here cannot be judged); `history`: derive what each update brings
+        update not described here cannot be judged); `details`: commit -> its message and signature
+        as verification would find it (a commit not described has no details); `history`: derive what each update brings
         from the graph of every commit given (see the module docstring) instead of `brings`;
         `metrics`: Prometheus query -> its value now (None: the query returns no data), for
         threshold rules (a query not listed fails as a broken query does; None: ask the server
@@ -83,6 +85,7 @@ class MemoryFacts(ChangeFacts, LiveSources):
         self._history = history
         self._metrics = None if metrics is None else dict(metrics)
         self._workdir = workdir
+        self._details = dict(details or {})
 
     def commits_for(self, update: RefUpdate, refs: Matcher | None) -> list[Commit]:
         if update.kind == "deletion":
@@ -171,6 +174,12 @@ class MemoryFacts(ChangeFacts, LiveSources):
     def tree_entries(self, tree: str) -> dict[bytes, str] | None:
         entries = self._trees.get(tree)
         return None if entries is None else dict(entries)
+
+    def commit_details(self, oids: Sequence[str], trust: SignatureTrust | None = None) -> dict[str, CommitDetails]:
+        """As described; without `trust` no signature is given (as from git). With `trust`, a
+        described signature stands for what verifying against the policy's trust would find."""
+        return {oid: d if trust is not None else d._replace(signature=None)
+                for oid in oids if (d := self._details.get(oid)) is not None}
 
     def prefetch(self) -> None:
         """Nothing to fetch: everything is in memory."""

@@ -187,6 +187,7 @@ def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list
                                     f"duplicate rule id {rid!r} (first used by rules[{seen[rid]}])"))
         elif isinstance(rid, str):
             seen[rid] = index
+        problems += _regex_problems(root, rule, index, source)
         for field, patterns in _pattern_fields(rule):
             for i, pattern in enumerate(patterns):
                 at = position(root, ["rules", index, *field.split("."), i])
@@ -218,6 +219,24 @@ def _bypass_problems(root: Document, data: dict[str, Any], source: str, ids: dic
             listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
             problems.append(Problem(source, *at, f"bypass.rules[{index}]: no rule of this policy has the id {rid!r}; "
                                                  f"its rule ids: {listed}"))
+    return problems
+
+
+def _regex_problems(root: Document, rule: dict[str, Any], index: int, source: str) -> list[Problem]:
+    """Regular expressions of the rule's kind (its regex_fields) that RE2 cannot compile."""
+    from engine.policy.regex import RegexError, compile_regex
+    from engine.rules import kinds
+
+    kind = kind_of(rule)
+    problems = []
+    for field in kinds()[kind].regex_fields:
+        pattern = field_value(rule, f"{kind}.{field}")
+        if isinstance(pattern, str):
+            try:
+                compile_regex(pattern)
+            except RegexError as exc:
+                problems.append(Problem(source, *position(root, ["rules", index, *kind.split("."), field]),
+                                        f"rules[{index}].{kind}.{field}: {exc}"))
     return problems
 
 

@@ -40,6 +40,7 @@ class Rule(ABC):
     live: ClassVar[bool] = False  # asks live services: never judged on push (servers give hooks ~5 s)
     pattern_fields: ClassVar[tuple[str, ...]] = ()  # git path patterns in its parameters ("" is the body itself)
     reads_paths: ClassVar[bool] = False  # whether evaluate() looks at changed paths
+    regex_fields: ClassVar[tuple[str, ...]] = ()  # RE2 regular expressions in its parameters (checked on load)
 
     params: Any  # an instance of Params; each kind narrows the type
 

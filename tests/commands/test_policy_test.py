@@ -128,7 +128,8 @@ def test_unknown_key_is_located_and_lists_the_allowed_keys(tmp_path: Path) -> No
     expect: {decision: allow}
 """)
     assert errors[0].startswith("T:7:5: cases[0] is missing required key 'updates'")
-    assert errors[1].startswith("T:8:5: unknown key 'update' in cases[0]; allowed keys: actor, approvals, bypass, commits")
+    assert errors[1].startswith("T:8:5: unknown key 'update' in cases[0]; "
+                                "allowed keys: actor, approvals, bypass, commits")
 
 
 def test_a_commit_that_is_not_described_is_located(tmp_path: Path) -> None:
