@@ -19,7 +19,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from engine.change import Actor, BypassRequest, Change, ChangedPath, Commit, Inputs, RefUpdate
+from engine.change import (
+    Actor,
+    BypassRequest,
+    Change,
+    ChangedPath,
+    Commit,
+    CommitDetails,
+    Inputs,
+    RefUpdate,
+    Signature,
+)
 from engine.facts.memory import MemoryFacts
 from engine.policytest.spec import DEFAULT_PERSON, Case, _status
 
@@ -63,6 +73,7 @@ class World:
         self.now = _moment(data["now"])
         self.labels: dict[str, str] = {}  # commit label -> commit id
         self.commits: list[Commit] = []
+        self.details: dict[str, CommitDetails] = {}  # message and signature, as verification would find them
         self.trees: dict[str, dict[bytes, str]] = {}
         self.blobs: dict[str, bytes] = {}
         self.sizes: dict[str, int] = {}
@@ -101,6 +112,10 @@ class World:
             committer = _person(spec.get("committer", spec.get("author", DEFAULT_PERSON)))
             self.commits.append(Commit(commit_id, tree, tuple(self.labels[p] for p in parents), author[0], author[1],
                                        tuple(changed), committer[0], committer[1]))
+            signed = spec.get("signature")
+            self.details[commit_id] = CommitDetails(spec.get("message", ""), Signature(
+                "N") if signed is None else Signature(signed.get("status", "G"), signed.get("format", "ssh"),
+                                                       signed.get("signer", ""), signed.get("key", "")))
         self.by_id = {c.oid: c for c in self.commits}
         self.refs = {ref: self.labels[label] for ref, label in (data.get("refs") or {}).items()}
         self.updates = tuple(self._update(u) for u in data["updates"])
@@ -185,14 +200,15 @@ def _notes(world: World, trusted: bool) -> tuple[dict[str, dict[str, list[bytes]
 
 def trusted_files(policy: dict[str, Any]) -> tuple[dict[str, bytes], Identities | None]:
     """The files of the policy's trust domain its rules read (the identities mapping, alerting
-    rules), from beside the policy file as for an administrator's policy; PolicyError when the
+    rules, the allowed signers and GPG keyring commit signatures are checked against), from beside the policy file as for an administrator's policy; PolicyError when the
     identities file it names is missing or invalid there (self-approval could not be judged)."""
     from engine.identities import parse_identities
     from engine.policy import PolicyError, Problem
 
     here = os.path.dirname(os.path.abspath(policy["source"]))
-    names = [(policy.get("trust") or {}).get("identities")]
-    names += [r["params"].get("rules_file") for r in policy["rules"] if isinstance(r["params"], dict)]
+    names = [(policy.get("trust") or {}).get("identities"), (policy.get("trust") or {}).get("allowed_signers")]
+    names += [r["params"].get(key) for r in policy["rules"] if isinstance(r["params"], dict)
+              for key in ("rules_file", "gpg_keyring")]
     found: dict[str, bytes] = {}
     for name in filter(None, names):
         try:
@@ -238,6 +254,6 @@ def facts(case: Case, policy: dict[str, Any],
                 f.write(content if isinstance(content, str) else json.dumps(content))
         yield MemoryFacts(
             change, known=world.commits, refs=world.refs, trees=world.trees, blobs=world.blobs, sizes=world.sizes,
-            notes=notes, allowed_signers=allowed, inputs=inputs,
+            notes=notes, allowed_signers=allowed, inputs=inputs, details=world.details,
             trusted_files=trusted, identities=identities, source=PolicySource(b"", policy["source"]),
             policy=policy, history=True, metrics=data.get("metrics") or {}, workdir=workdir)

@@ -406,3 +406,35 @@ def test_a_break_glass_request_is_judged_like_a_push_option(tmp_path: Path) -> N
         "  decision: expected allow, got deny (denied by no-weights [fail])",
         "2 passed, 1 failed",
     ]
+
+
+def test_commit_messages_and_signatures_are_judged_as_described(tmp_path: Path) -> None:
+    policy = """\
+version: 1
+name: commits
+trust: {allowed_signers: allowed_signers}
+rules:
+  - id: signed
+    require: {signed_commits: {}}
+  - id: ticket
+    require: {commit_metadata: {message: '^[A-Z]+-[0-9]+: '}}
+"""
+    (tmp_path / "allowed_signers").write_text(
+        "alice ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
+    path = write(tmp_path, BASE + """\
+  - name: signed, with a ticket
+    commits: [{id: c1, message: "ML-7: tune", signature: {signer: alice}, files: {a.txt: "a"}}]
+    updates: [{ref: refs/heads/main, new: c1}]
+    expect: {decision: allow, rules: {signed: pass, ticket: pass}}
+  - name: unsigned, no ticket
+    commits: [{id: c1, message: "tune", files: {a.txt: "a"}}]
+    updates: [{ref: refs/heads/main, new: c1}]
+    expect: {decision: deny, rules: {signed: fail, ticket: fail}}
+  - name: untrusted key
+    commits: [{id: c1, message: "ML-7: tune", signature: {status: U}, files: {a.txt: "a"}}]
+    updates: [{ref: refs/heads/main, new: c1}]
+    expect: {decision: deny, rules: {signed: fail, ticket: pass}}
+""", policy=policy)
+    proc = policy_cli("test", str(path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == "3 passed, 0 failed\n"
