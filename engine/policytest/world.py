@@ -201,7 +201,8 @@ def _notes(world: World, trusted: bool) -> tuple[dict[str, dict[str, list[bytes]
 def trusted_files(policy: dict[str, Any]) -> tuple[dict[str, bytes], Identities | None]:
     """The files of the policy's trust domain its rules read (the identities mapping, alerting
     rules, the allowed signers and GPG keyring of commit signatures), from beside the policy file
-    as for an administrator's policy; PolicyError when the identities file it names is missing or invalid there (self-approval could not be judged)."""
+    as for an administrator's policy; PolicyError when the identities file it names is missing or
+    invalid there (self-approval could not be judged)."""
     from engine.identities import parse_identities
     from engine.policy import PolicyError, Problem
 
