@@ -46,6 +46,8 @@ def _decision(decision: Decision, *, verbose: bool) -> str:
         commits = len({c for j in decision.judged for c in j.commits})
         lines.append(f"changegate: {decision.stage} allowed by policy {decision.policy!r} "
                      f"({applied} of {len(decision.outcomes)} rules applied, {commits} new commit(s) judged{note})")
+        # a warning's own words reach the pusher (a Rego `warn` message is addressed to them)
+        lines += [f"changegate: [{_MARK[o.status]}] {o.rule}: {o.message}" for o in warnings]
     if verbose:
         lines.append("")
         lines += [f"  {_MARK[o.status]:5} {o.rule}: {o.message}" for o in decision.outcomes]
