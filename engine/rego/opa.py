@@ -70,7 +70,9 @@ class OpaServer:
         from engine.rego.embedded import UNDEFINED
 
         client = OpaClient(host=self._host, port=self._port, version=self._version, ssl=self._https,
-                           token=self._token, retries=0, timeout=(min(self.timeout, 3.0), self.timeout))
+                           token=self._token, retries=0, timeout=(min(self.timeout, 3.0), self.timeout),
+                           # OPA's API description allows only `gzip` here; requests would say "gzip, deflate"
+                           headers={"Accept-Encoding": "gzip"})
         where = f"{self.url}/v1/data/{path}"
         try:
             answer = client.query_rule(input_data=input_document, package_path=path,
@@ -81,10 +83,10 @@ class OpaServer:
             raise OpaError("http", f"the OPA server answered {where} with {_http_error(exc.response)}") from None
         except requests.ConnectionError as exc:
             raise OpaError("unreachable", f"cannot reach the OPA server at {self.url}: {_reason(exc)}") from None
+        except ValueError:  # the body is not JSON (requests' JSONDecodeError is a RequestException too)
+            raise OpaError("malformed", f"the OPA server's answer to {where} is not JSON") from None
         except requests.RequestException as exc:
             raise OpaError("unreachable", f"asking the OPA server at {where} failed: {_reason(exc)}") from None
-        except ValueError:  # the body is not JSON
-            raise OpaError("malformed", f"the OPA server's answer to {where} is not JSON") from None
         finally:
             client.close_connection()
         if not isinstance(answer, dict):
