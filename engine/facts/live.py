@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from engine.facts.approvals import PullFacts
     from engine.facts.mlflow import MlflowClient
     from engine.facts.prometheus import PrometheusClient
-    from engine.rego.opa import OpaServer
     from engine.policy.source import PolicySource
+    from engine.rego.opa import OpaServer
 
 DEFAULT_TIMEOUT = 10.0
 

@@ -106,7 +106,7 @@ def _http_error(response: Any) -> str:
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         code = body.get("code") if isinstance(body.get("code"), str) else "error"
-        errors = [e.get("message") for e in body.get("errors") or [] if isinstance(e, dict)
+        errors = [str(e["message"]) for e in body.get("errors") or [] if isinstance(e, dict)
                   and isinstance(e.get("message"), str)]
         detail = body["message"] + (": " + "; ".join(errors[:3]) if errors else "")
         return f"HTTP {status} ({code}: {' '.join(detail.split())[:300]})"

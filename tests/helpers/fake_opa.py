@@ -41,9 +41,9 @@ PREFIX = "/v1/data/"
 
 @functools.cache
 def load_description() -> dict[str, Any]:
-    import yaml
+    from ruamel.yaml import YAML
 
-    data: dict[str, Any] = yaml.safe_load(DESCRIPTION.read_text(encoding="utf-8"))
+    data: dict[str, Any] = YAML(typ="safe", pure=True).load(DESCRIPTION.read_text(encoding="utf-8"))
     return data
 
 

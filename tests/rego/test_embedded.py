@@ -36,7 +36,8 @@ def test_syntax_error_is_located_by_file_line_and_column() -> None:
 
 
 def test_builtin_error_is_an_error_not_a_silent_allow() -> None:
-    typed = Module("t.rego", 'package changegate\nimport rego.v1\ndeny contains msg if { msg := sprintf("%d", ["x"]) }\n')
+    typed = Module("t.rego", 'package changegate\nimport rego.v1\n'
+                             'deny contains msg if { msg := sprintf("%d", ["x"]) }\n')
     with pytest.raises(RegoError, match="sprintf"):
         evaluate([typed], "data.changegate", "{}")
 

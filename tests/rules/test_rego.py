@@ -115,7 +115,7 @@ deny contains msg if {
 
 
 def test_opa_rule_needs_sources_opa() -> None:
-    with pytest.raises(PolicyError, match="sources.opa is not configured"):
+    with pytest.raises(PolicyError, match=r"sources\.opa is not configured"):
         compile_policy(rego_policy("{opa: {path: changegate/deny}}").encode(), "p.yml")
 
 
