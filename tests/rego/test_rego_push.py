@@ -21,7 +21,7 @@ deny contains msg if {
 \tmsg := sprintf("%s: secrets never go into git (pushed by %s)", [p.path, input.actor.name])
 }
 
-warn contains {"msg": sprintf("%s is %d bytes: consider Git LFS", [p.path, p.size]), "path": p.path} if {
+warn contains {"msg": sprintf("%s is %v bytes: consider Git LFS", [p.path, p.size]), "path": p.path} if {
 \tsome p in input.paths
 \tis_number(p.size)
 \tp.size > 4096
