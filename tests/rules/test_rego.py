@@ -129,3 +129,12 @@ def test_modules_and_opa_together_are_refused() -> None:
 def test_query_must_be_a_data_reference() -> None:
     with pytest.raises(PolicyError, match="query"):
         compile_policy(rego_policy("{modules: [a.rego], query: 'data.x; true'}").encode(), "p.yml")
+
+
+def test_modules_and_opa_together_are_explained_with_the_schemas_words() -> None:
+    policy = "version: 1\nsources: {opa: {url: 'http://127.0.0.1:8181'}}\nrules:\n  - id: r\n" \
+             "    rego: {modules: [a.rego], opa: {path: changegate}}\n"
+    with pytest.raises(PolicyError) as caught:
+        compile_policy(policy.encode(), "p.yml")
+    assert "p.yml:5:11: rules[0] (id 'r').rego is not allowed as written: A policy written in Rego" in str(caught.value)
+    assert "not both" in str(caught.value)
