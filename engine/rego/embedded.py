@@ -19,8 +19,10 @@ import re
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Any, NamedTuple
+    from collections.abc import Callable, Sequence
+    from typing import Any, NamedTuple, TypeVar
+
+    _T = TypeVar("_T")
 else:
     from engine.lighttuple import NamedTuple
 
@@ -66,9 +68,12 @@ def evaluate(modules: Sequence[Module], query: str, input_json: str, *, data: Se
     """The JSON value of `query` (e.g. data.changegate) over `modules`, `data` (JSON object
     texts merged into `data`) and the input (a JSON text); UNDEFINED if the query names
     nothing. RegoError if a module does not compile or evaluation fails."""
-    with _Interpreter(modules, data) as rego:
-        rego.set_input(input_json)
-        return rego.query(query)
+    def work() -> Any:
+        with _Interpreter(modules, data) as rego:
+            rego.set_input(input_json)
+            return rego.query(query)
+
+    return _interruptible(work)
 
 
 def run_tests(modules: Sequence[Module], *, data: Sequence[str] = ()) -> list[TestResult]:
@@ -77,6 +82,10 @@ def run_tests(modules: Sequence[Module], *, data: Sequence[str] = ()) -> list[Te
     the start of a line (as `opa fmt` writes them); `todo_test_*` rules are skipped. A module
     that does not compile raises RegoError: no test of the set can run."""
     tests = [(package, rule) for module in modules for package, rule in _tests_in(module.source)]
+    return _interruptible(lambda: _run(modules, data, tests))
+
+
+def _run(modules: Sequence[Module], data: Sequence[str], tests: list[tuple[str, str]]) -> list[TestResult]:
     results: list[TestResult] = []
     with _Interpreter(modules, data) as rego:
         for package, rule in dict.fromkeys(tests):
@@ -92,6 +101,30 @@ def run_tests(modules: Sequence[Module], *, data: Sequence[str] = ()) -> list[Te
                 results.append(TestResult(name, False, "undefined" if value is UNDEFINED else
                                           f"{json.dumps(value)[:200]} (a test passes only when true)"))
     return results
+
+
+def _interruptible(work: Callable[[], _T]) -> _T:
+    """Run `work` in a daemon thread and wait for it. rego-cpp evaluates in C with the GIL
+    released, where Python cannot run a signal handler: a slow policy would hold the push
+    hook past its time budget (SIGALRM). Waiting here can be interrupted; the abandoned
+    evaluation ends with the process."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as it is
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="rego", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    value: _T = box["value"]
+    return value
 
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*(?:#.*)?$", re.M)

@@ -4,10 +4,11 @@ the modules come from the protected ref's current value, never from the change."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from engine.audit import read
-from tests.helpers.repos import Clone, Server, protected
+from tests.helpers.repos import Clone, Server, policy_cli, protected
 
 POLICY = "version: 1\nname: rego-push\nrules:\n  - id: rego-policy\n    rego: {modules: [rego/changegate.rego]}\n"
 
@@ -90,3 +91,31 @@ def test_modules_come_from_the_protected_ref_not_from_the_change(tmp_path: Path)
     assert result.code != 0
     assert "secrets/api.key: secrets never go into git" in result.remote
     assert "refs/heads/main:.changegate/changegate.rego" in read(str(server.audit_log))[-1]["outcomes"][0]["required"]
+
+
+SLOW = """package changegate
+
+import rego.v1
+
+deny contains "never" if {
+\tcount([i | some i in numbers.range(1, 50000000); i % 7 == 0]) < 0
+}
+"""
+
+
+def test_a_slow_rego_policy_is_stopped_by_the_hooks_time_budget(tmp_path: Path) -> None:
+    """rego-cpp evaluates in C, where a signal cannot interrupt Python: the evaluation runs in a
+    thread the hook waits for, so the budget still stops the push (minutes of work otherwise)."""
+    server, clone = with_module(tmp_path)
+    (tmp_path / "rego" / "changegate.rego").write_text(SLOW)
+    proc = policy_cli("hook", "install", "--repo", str(server.path), "--policy", str(server.policy_file),
+                      "--time-budget", "1")
+    assert proc.returncode == 0, proc.stderr
+    clone.commit("docs", "docs/intro.md")
+    start = time.monotonic()
+    result = clone.push("HEAD:refs/heads/main")
+    took = time.monotonic() - start
+    assert result.code != 0
+    assert "took longer than the time budget of 1 s" in result.remote
+    assert took < 10, f"the push took {took:.1f} s"
+    assert read(str(server.audit_log))[-1]["error"] == "time-budget"
