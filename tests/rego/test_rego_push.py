@@ -4,6 +4,7 @@ the modules come from the protected ref's current value, never from the change."
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -119,3 +120,22 @@ def test_a_slow_rego_policy_is_stopped_by_the_hooks_time_budget(tmp_path: Path) 
     assert "took longer than the time budget of 1 s" in result.remote
     assert took < 10, f"the push took {took:.1f} s"
     assert read(str(server.audit_log))[-1]["error"] == "time-budget"
+
+
+def test_policy_check_at_merge_sees_the_stage_and_the_modules_verdict(tmp_path: Path) -> None:
+    """The same rule judges a merge through `policy check` (the CLI and the Action's path)."""
+    stage_aware = MODULE + '\ndeny contains "merges need a changelog entry" if {\n\tinput.stage == "merge"\n' \
+                           '\tnot "CHANGELOG.md" in {p.path | some p in input.paths}\n}\n'
+    _, clone = with_module(tmp_path, stage_aware)
+    clone.commit("feature", "src/feature.py")
+    proc = policy_cli("check", "--repo", str(clone.path), "--policy", str(tmp_path / "policy.yml"), "--ref",
+                      "refs/heads/main", "--old", "origin/main", "--new", "HEAD", "--known-ref", "refs/remotes/**",
+                      "--stage", "merge", "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    [outcome] = json.loads(proc.stdout)["outcomes"]
+    assert (outcome["status"], outcome["message"]) == ("fail", "merges need a changelog entry")
+    clone.commit("changelog", "CHANGELOG.md")
+    proc = policy_cli("check", "--repo", str(clone.path), "--policy", str(tmp_path / "policy.yml"), "--ref",
+                      "refs/heads/main", "--old", "origin/main", "--new", "HEAD", "--known-ref", "refs/remotes/**",
+                      "--stage", "merge", "--format", "json")
+    assert proc.returncode == 0, proc.stdout
