@@ -75,8 +75,9 @@ class Violation:
 class FakeOPA:
     """Serve `modules` as an OPA server would (see the module docstring)."""
 
-    def __init__(self, modules: Mapping[str, str], *, decision_ids: bool = True) -> None:
+    def __init__(self, modules: Mapping[str, str], *, decision_ids: bool = True, prefix: str = "") -> None:
         self.modules = [Module(name, source) for name, source in modules.items()]
+        self.prefix = prefix.rstrip("/")  # served under a path prefix, as behind a gateway
         self.decision_ids = decision_ids
         self.received: list[Received] = []
         self.violations: list[Violation] = []
@@ -91,7 +92,7 @@ class FakeOPA:
     @property
     def url(self) -> str:
         assert self._server is not None, "FakeOPA is not started"
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._server.server_port}{self.prefix}"
 
     def __enter__(self) -> FakeOPA:
         _openapi()  # load (and check) the description before serving
@@ -120,6 +121,10 @@ class FakeOPA:
         return response(environ, start_response)
 
     def _serve(self, request: Request) -> Response:
+        if self.prefix and not request.path.startswith(self.prefix + "/"):
+            self._record("request", request.path, f"outside the prefix {self.prefix}")
+            return _json(404, {"code": "resource_not_found", "message": "not served by the stand-in"})
+        request.path = request.path[len(self.prefix):]  # type: ignore[misc]
         raw = request.get_data()
         try:
             body = json.loads(raw) if raw else None

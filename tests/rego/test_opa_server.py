@@ -166,3 +166,11 @@ def test_real_push_fails_closed_when_the_server_times_out(tmp_path: Path, opa: F
     assert result.code != 0
     assert "did not answer" in result.remote and "within 300ms" in result.remote
     assert "Traceback" not in result.out
+
+
+def test_server_behind_a_path_prefix_is_asked_under_it() -> None:
+    with FakeOPA({"changegate.rego": MODULE}, prefix="/gateway/opa") as server:
+        decision = OpaServer({"url": server.url}, {}).decide("changegate/deny", {"paths": []})
+        server.assert_no_violations()
+    assert decision.result == []
+    assert server.received[-1].path == "/v1/data/changegate/deny"
