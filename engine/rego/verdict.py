@@ -2,7 +2,7 @@
 
 A package's result (an object) is read rule by rule: `deny`, `violation` and any rule
 whose name starts with `deny_` or `violation_` hold denials; `warn` and `warn_*` hold
-warnings; other rules (helpers, `test_*`) are ignored. A message is a string, or an
+warnings; other rules (auxiliary ones, `test_*`) are ignored. A message is a string, or an
 object with a string `msg` and an optional string `path` (the file it is about, shown as
 an annotation). A query or OPA path that names one rule reads that rule: a set of
 messages, or a boolean (`deny`/`violation`/`warn` true: one denial or warning; any other

@@ -10,7 +10,7 @@ from engine.rego.verdict import Message, ResultError, read_result
 def test_package_deny_violation_and_warn_rules_with_suffixes() -> None:
     denials, warnings = read_result({
         "deny": ["a"], "deny_size": [{"msg": "b", "path": "w.bin"}], "violation": [{"msg": "c", "details": {}}],
-        "warn": ["d"], "warn_style": ["e"], "helper": ["ignored"], "test_x": True, "denied": ["not a deny rule"],
+        "warn": ["d"], "warn_style": ["e"], "allowed_paths": ["ignored"], "test_x": True, "denied": ["not a deny rule"],
     }, "changegate")
     assert denials == [Message("deny", "a"), Message("deny_size", "b", "w.bin"), Message("violation", "c")]
     assert warnings == [Message("warn", "d"), Message("warn_style", "e")]
