@@ -46,6 +46,7 @@ class Outcome(NamedTuple):
     enforcement: str = "enforce"
     paths: tuple[str, ...] = ()  # files the outcome is about, for annotations (repository-relative)
     notice: Notice | None = None  # to deliver after the decision (engine.report.sinks), never while judging
+    decision_id: str = ""  # the id an external decision service gave this verdict (OPA), for the audit log
 
     @property
     def denies(self) -> bool:

@@ -18,6 +18,10 @@ A break-glass request (Inputs.bypass) is answered after every rule has judged, b
 engine.bypass.decide: it can turn outcomes that deny into `bypassed`, never into `pass`,
 and the Decision carries what became of it.
 
+Rules whose kind reads other rules' outcomes (rego: its input document summarises
+approvals and evidence) are judged after all the others and handed their outcomes; the
+Decision lists outcomes in the policy's order whatever the order of judging.
+
 An exception inside one rule becomes that rule's `error` outcome (which denies
 when the rule is enforced) instead of aborting the others: fail closed, explained.
 """
@@ -41,22 +45,27 @@ _CRASH_FIX_MEASURED = "report it to the policy's maintainers"  # no repository, 
 
 
 def judge(policy: dict[str, Any], facts: Facts) -> Decision:
-    outcomes, crashed = [], []
+    crashed: list[str] = []
     rules = _rules(policy, facts)
     if not facts.measurement and any(rule.needs_paths and facts.stage in rule.stages for rule in rules):
         try:
             facts.prefetch()
         except GitError:
             pass  # only an optimisation: each rule that needs the walk meets the error and reports it
-    for rule in rules:
+    judged: dict[int, Outcome] = {}
+    # rules that read outcomes (rego) go last, handed the others' outcomes; reports keep policy order
+    for index in sorted(range(len(rules)), key=lambda i: rules[i].reads_outcomes):
+        rule = rules[index]
+        if rule.reads_outcomes:
+            rule.earlier = tuple((rules[i].kind, judged[i]) for i in sorted(judged) if not rules[i].reads_outcomes)
         try:
-            outcomes.append(rule.judge(facts))
+            judged[index] = rule.judge(facts)
         except Exception as exc:  # noqa: BLE001 - one rule failing must not hide the others' verdicts
             crashed.append(rule.id)
-            outcomes.append(Outcome(
+            judged[index] = Outcome(
                 rule.id, "error", f"could not be evaluated: {type(exc).__name__}: {exc}",
-                fix=_CRASH_FIX_MEASURED if facts.measurement else _CRASH_FIX, enforcement=rule.enforcement))
-    final, bypass = tuple(outcomes), None
+                fix=_CRASH_FIX_MEASURED if facts.measurement else _CRASH_FIX, enforcement=rule.enforcement)
+    final, bypass = tuple(judged[i] for i in range(len(rules))), None
     request = None if facts.measurement else facts.inputs.bypass
     if request is not None:
         from engine.bypass import decide

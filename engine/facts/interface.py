@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from engine.notes import Loss
     from engine.policy.patterns import Matcher
     from engine.policy.source import PolicySource
+    from engine.rego.opa import OpaServer
 
     class PrometheusAPI(Protocol):
         """What verdicts on live numbers ask a Prometheus server (engine.facts.prometheus answers)."""
@@ -102,6 +103,8 @@ if TYPE_CHECKING:
             """The client for sources.prometheus; PrometheusError("config") without one."""
         def mlflow(self) -> MlflowClient:
             """A client for sources.mlflow (close it after use); MlflowError without one."""
+        def opa(self) -> OpaServer:
+            """The OPA server of sources.opa; OpaError("config") without one."""
         def github_approvals(self) -> str | None:
             """Why approvals come from GitHub here (a pull request), or None: signed records."""
         def pull_request(self) -> PullFacts:

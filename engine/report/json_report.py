@@ -74,7 +74,11 @@ def update_dict(update: RefUpdate) -> dict[str, str]:
 
 def outcome_dict(outcome: Outcome) -> dict[str, Any]:
     """An outcome without its notice: the notice's URL may hold a secret, and what became of the
-    notice is in the message once engine.report.sinks delivered it."""
+    notice is in the message once engine.report.sinks delivered it. `decision_id` only when a
+    decision service gave one."""
     o = outcome
-    return {"rule": o.rule, "status": o.status, "message": o.message, "seen": list(o.seen),
-            "required": o.required, "fix": o.fix, "enforcement": o.enforcement, "paths": list(o.paths)}
+    found = {"rule": o.rule, "status": o.status, "message": o.message, "seen": list(o.seen),
+             "required": o.required, "fix": o.fix, "enforcement": o.enforcement, "paths": list(o.paths)}
+    if o.decision_id:  # an OPA server's id for the decision, to correlate with its decision log
+        found["decision_id"] = o.decision_id
+    return found

@@ -54,6 +54,8 @@ def _decision(decision: Decision, *, verbose: bool) -> str:
                      f"({applied} of {len(decision.outcomes)} rules applied, {commits} new commit(s) judged{note})")
         if bypass is not None:
             lines.append(f"changegate: bypass not used: {bypass.message}")
+        # a warning's own words reach the pusher (a Rego `warn` message is addressed to them)
+        lines += [f"changegate: [{_MARK[o.status]}] {o.rule}: {o.message}" for o in warnings]
     if verbose:
         lines.append("")
         lines += [f"  {_MARK[o.status]:5} {o.rule}: {o.message}" for o in decision.outcomes]
