@@ -17,7 +17,10 @@ from engine.policytest.world import trusted_files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from engine.identities import Identities
+    from engine.rego import Module
 
 BUILTIN_RULES = ("changegate-records",)  # judged whatever the policy says (engine/judge.py)
 
@@ -87,10 +90,13 @@ def run(paths: list[str]) -> Report:
     if problems:
         raise PolicyError(problems)
     report = Report()
+    rego_done: set[str] = set()
     for test, policy, trust in loaded:
         for case in test.cases:
             report.results.append(run_case(test, case, policy, trust))
-        report.results += rego_tests(test, policy)
+        if policy["source"] not in rego_done:
+            rego_done.add(policy["source"])
+            report.results += rego_tests(test, policy)
     return report
 
 
@@ -141,9 +147,51 @@ def _why(decision: Decision, actual: str) -> str:
 
 
 def rego_tests(test: spec.TestFile, policy: dict[str, Any]) -> list[CaseResult]:
-    """The `test_*` rules of the policy's Rego modules, one result each.
+    """The `test_*` rules of the policy's embedded Rego modules, one result each, run as `opa
+    test` runs them (engine.rego.run_tests). The modules and data files are read from beside the
+    policy, as for an administrator's policy; the caller asks once per policy, however many test
+    files name it. A module that is missing or does not compile is one failing result."""
+    import os
 
-    The single place where Rego's own tests join `policy test`: the Rego rule kind provides
-    the function that runs them; until a policy can hold Rego rules there are none to run.
-    """
-    return []
+    from engine.rego import Module, RegoError, run_tests
+
+    here = os.path.dirname(os.path.abspath(policy["source"]))
+    results: list[CaseResult] = []
+    for rule in policy["rules"]:
+        params = rule["params"]
+        if rule["implementation"][0] != "engine.rules.rego" or not isinstance(params, dict) or params.get("opa"):
+            continue
+        where = f"rule {rule['id']}"
+        try:
+            modules = [Module(os.path.join(here, m), _read(here, m)) for m in params.get("modules") or ()]
+            data = [_read(here, d) for d in params.get("data") or ()]
+            ran = run_tests(modules, data=data)
+        except (OSError, UnicodeDecodeError, RegoError) as exc:
+            failed = CaseResult(policy["source"], rule["line"], f"{where}: Rego tests", test.policy)
+            failed.differences.append(Difference(None, "the modules load", "they do not", str(exc), rule["line"]))
+            results.append(failed)
+            continue
+        for outcome in ran:
+            file, line = _test_location(modules, outcome.name)
+            result = CaseResult(file, line, f"{outcome.name} ({where})", test.policy)
+            if not outcome.passed:
+                result.differences.append(Difference(None, "true", outcome.message, "", line))
+            results.append(result)
+    return results
+
+
+def _read(here: str, name: str) -> str:
+    import os
+
+    with open(os.path.join(here, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def _test_location(modules: Sequence[Module], name: str) -> tuple[str, int]:
+    """Where the test rule `data.<package>.<rule>` is defined: its module and line (1 if not found)."""
+    rule = name.rsplit(".", 1)[-1]
+    for module in modules:
+        for number, line in enumerate(module.source.splitlines(), 1):
+            if line.startswith(rule) and line[len(rule):len(rule) + 1] in (" ", "{", "(", "", "["):
+                return module.name, number
+    return (modules[0].name if modules else ""), 1

@@ -200,7 +200,7 @@ def _notes(world: World, trusted: bool) -> tuple[dict[str, dict[str, list[bytes]
 
 def trusted_files(policy: dict[str, Any]) -> tuple[dict[str, bytes], Identities | None]:
     """The files of the policy's trust domain its rules read (the identities mapping, alerting
-    rules, the allowed signers and GPG keyring of commit signatures), from beside the policy file
+    rules, the allowed signers and GPG keyring of commit signatures, Rego modules), from beside the policy file
     as for an administrator's policy; PolicyError when the identities file it names is missing or
     invalid there (self-approval could not be judged)."""
     from engine.identities import parse_identities
@@ -208,8 +208,9 @@ def trusted_files(policy: dict[str, Any]) -> tuple[dict[str, bytes], Identities 
 
     here = os.path.dirname(os.path.abspath(policy["source"]))
     names = [(policy.get("trust") or {}).get("identities"), (policy.get("trust") or {}).get("allowed_signers")]
-    names += [r["params"].get(key) for r in policy["rules"] if isinstance(r["params"], dict)
-              for key in ("rules_file", "gpg_keyring")]
+    params = [r["params"] for r in policy["rules"] if isinstance(r["params"], dict)]
+    names += [p.get(key) for p in params for key in ("rules_file", "gpg_keyring")]
+    names += [name for p in params for key in ("modules", "data") for name in p.get(key) or ()]  # rego
     found: dict[str, bytes] = {}
     for name in filter(None, names):
         try:

@@ -15,8 +15,10 @@ deletion, a submodule) or it cannot be told.
 Bounded: a change bringing more than MAX_COMMITS commits or MAX_PATH_CHANGES changed
 paths is not turned into a document (InputTooLarge), and the rule fails closed saying so.
 
-Room is left (optional fields in the schema, not produced yet) for commit messages and
-signatures.
+Each commit's message is included (cut at MAX_MESSAGE characters; null where the facts do
+not know it). Room is left (an optional field in the schema, not produced yet) for
+signatures: verifying them costs a process per commit, and `require: {signed_commits}`
+judges them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 INPUT_VERSION = 1
 MAX_COMMITS = 10_000  # commits in one input document
 MAX_PATH_CHANGES = 100_000  # (commit, path) changes in one input document
+MAX_MESSAGE = 16_384  # characters of a commit message in the document (the rest is cut)
 
 _HAS_BLOB = frozenset("AMT")  # statuses after which the path holds a blob (D removes it)
 _SUBMODULE = "160000"
@@ -75,6 +78,10 @@ def input_document(facts: Facts, updates: Sequence[RefUpdate] | None = None, *, 
                 entry = commits[commit.oid] = _commit(commit)
             if name not in entry["refs"]:
                 entry["refs"].append(name)
+    details = facts.commit_details(list(commits)) if commits else {}
+    for oid, entry in commits.items():
+        message = details[oid].message if oid in details else None
+        entry["message"] = None if message is None else message[:MAX_MESSAGE]
     sizes = facts.blob_sizes(list(dict.fromkeys(
         p["oid"] for c in commits.values() for p in c["paths"] if p.pop("_blob"))))
     paths: dict[str, dict[str, Any]] = {}

@@ -438,3 +438,47 @@ rules:
     proc = policy_cli("test", str(path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout == "3 passed, 0 failed\n"
+
+
+REGO = """\
+package changegate
+
+import rego.v1
+
+deny contains msg if {
+	some p in input.paths
+	endswith(p.path, ".pkl")
+	msg := sprintf("%s: pickles run code on load", [p.path])
+}
+
+test_pickle_denied if {
+	count(deny) == 1 with input.paths as [{"path": "m.pkl"}]
+}
+
+test_wrongly_expects_nothing if {
+	count(deny) == 0 with input.paths as [{"path": "m.pkl"}]
+}
+"""
+
+
+def test_rego_modules_own_tests_run_with_the_cases(tmp_path: Path) -> None:
+    (tmp_path / "conventions.rego").write_text(REGO)
+    policy = POLICY + "  - id: conventions\n    rego: {modules: [conventions.rego]}\n"
+    path = write(tmp_path, BASE + """\
+  - name: a pickle is denied by the Rego rule
+    commits: [{id: c1, files: {m.pkl: "x"}}]
+    updates: [{ref: refs/heads/main, new: c1}]
+    expect: {decision: deny, rules: {conventions: fail}}
+""", policy=policy)
+    proc = policy_cli("test", str(path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rego = tmp_path / "conventions.rego"
+    assert proc.stdout.splitlines() == [
+        f"FAIL {rego}:15: data.changegate.test_wrongly_expects_nothing (rule conventions)",
+        "  decision: expected true, got undefined",
+        "2 passed, 1 failed",
+    ]
+    (tmp_path / "conventions.rego").write_text(REGO.replace("deny contains", "deny contains oops"))
+    proc = policy_cli("test", str(path))
+    assert proc.returncode == 1
+    assert f"FAIL {tmp_path / 'policy.yml'}:" in proc.stdout and ": rule conventions: Rego tests" in proc.stdout

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.change import Actor, Change, ChangedPath, Commit, Inputs, RefUpdate
+from engine.change import Actor, Change, ChangedPath, Commit, CommitDetails, Inputs, RefUpdate
 from engine.decision import Outcome
 from engine.facts.memory import MemoryFacts
 from engine.rego.input import input_document
@@ -62,6 +62,8 @@ def document(stage: str) -> dict[str, Any]:
     facts = MemoryFacts(Change((update,), actor, stage),  # type: ignore[arg-type]
                         brings={b"refs/heads/main": _commits()}, known=[Commit(BASE, "a" * 40, (), "", "", ())],
                         sizes={PROMPT: 2_311, CONFIG: 512, WEIGHTS: 4_294_967_296},
+                        details={FIRST: CommitDetails("ML-12: sharper system prompt\n"),
+                                 SECOND: CommitDetails("ML-12: add the fine-tuned weights\n")},
                         inputs=Inputs(now=NOW), policy=POLICY)
     return input_document(facts, earlier=_earlier(stage))
 
