@@ -39,6 +39,9 @@ class Event(NamedTuple):
     head_sha: str
     pull_number: int | None
     author: str
+    # a push that creates a branch (`before` all zeros) has no base: it is judged by the policy of
+    # the repository's default branch (refs/heads/...), read at that branch's current commit
+    default_ref: str = ""
 
 
 def read_event(name: str, payload: Mapping[str, Any], repository: str) -> Event:
@@ -53,10 +56,21 @@ def read_event(name: str, payload: Mapping[str, Any], repository: str) -> Event:
         return Event(name, repository, group["base_ref"], group["base_sha"], group["head_sha"],
                      int(found.group(1)) if found else None, payload.get("sender", {}).get("login", ""))
     if name == "push":
-        return Event(name, repository, payload["ref"], payload["before"], payload["after"], None,
-                     payload.get("pusher", {}).get("name", "") or payload.get("sender", {}).get("login", ""))
+        pusher = payload.get("pusher", {}).get("name", "") or payload.get("sender", {}).get("login", "")
+        default = ""
+        if not payload["before"].strip("0"):
+            default = f"refs/heads/{payload['repository']['default_branch']}"
+        return Event(name, repository, payload["ref"], payload["before"], payload["after"], None, pusher, default)
     supported = ", ".join((*PR_EVENTS, "merge_group", "push"))
     raise click.UsageError(f"event {name!r} is not supported; use one of {supported}")
+
+
+class ActionError(Exception):
+    """The run ended without a verdict: what went wrong, for the log, the job summary and the report."""
+
+    def __init__(self, title: str, lines: list[str], code: int) -> None:
+        super().__init__(title)
+        self.title, self.lines, self.code = title, lines, code
 
 
 def run(*, repo: str, policy_path: str, stage: Stage | None, check_name: str, fail_on: str,
@@ -66,18 +80,21 @@ def run(*, repo: str, policy_path: str, stage: Stage | None, check_name: str, fa
         with open(env["GITHUB_EVENT_PATH"], encoding="utf-8") as f:
             payload = json.load(f)
         event = read_event(event_name, payload, env["GITHUB_REPOSITORY"])
-    except (KeyError, OSError, ValueError) as exc:
-        raise click.UsageError(f"not a usable GitHub Actions event ({type(exc).__name__}: {exc}); "
-                               "this command runs inside a workflow") from None
+    except (KeyError, OSError, ValueError, TypeError) as exc:
+        raise ActionError("not a usable GitHub Actions event", [
+            f"{type(exc).__name__}: {exc}; this command runs inside a workflow, on a pull_request, "
+            "pull_request_target, pull_request_review, merge_group or push event"], EXIT_INVALID) from None
+    except click.UsageError as exc:
+        raise ActionError("unsupported event", [exc.message], EXIT_INVALID) from None
     git = Git.discover(repo)
     _fetch(git, event)
+    if event.default_ref:
+        event = event._replace(base_sha=_default_branch_commit(git, event.default_ref))
     judged_stage: Stage = stage or ("push" if event.name == "push" else "merge")
     try:
         decision, edits_policy = _judge(git, event, policy_path, judged_stage, evidence, env)
     except PolicyError as exc:
-        for problem in exc.problems:
-            click.echo(f"::error title=changegate: invalid policy::{problem}")
-        return EXIT_INVALID
+        raise ActionError("invalid policy", [str(p) for p in exc.problems], EXIT_INVALID) from None
     from engine.report.sinks import deliver
 
     decision = deliver(decision)
@@ -93,6 +110,12 @@ def _fetch(git: Git, event: Event) -> None:
         git.run("fetch", "--no-tags", "--quiet", "origin", *missing)
 
 
+def _default_branch_commit(git: Git, ref: str) -> str:
+    """The commit of the default branch on origin, whose policy judges a new branch."""
+    git.run("fetch", "--no-tags", "--quiet", "origin", ref)
+    return git.run("rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}").decode().strip()
+
+
 def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tuple[str, ...],
            env: Mapping[str, str]) -> tuple[Decision, bool]:
     from engine.facts.gitfacts import GitFacts
@@ -100,19 +123,21 @@ def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tup
     from engine.policy.compile import compile_policy
     from engine.policy.source import PolicySource
 
-    found = git.blob_with_id(f"{event.base_sha}:{policy_path}")
+    policy_ref = event.default_ref or event.base_ref
+    found = git.blob_with_id(f"{event.base_sha}:{policy_path}") if event.base_sha.strip("0") else None
     if found is None:
         raise PolicyError([_missing(policy_path, event)])
-    source = PolicySource(found[1], f"{event.base_ref}:{policy_path}", event.base_ref, event.base_sha)
+    source = PolicySource(found[1], f"{policy_ref}:{policy_path}", policy_ref, event.base_sha)
     policy = compile_policy(source.data, source.name)
-    update = RefUpdate(event.base_sha, event.head_sha, event.base_ref.encode())
+    old = "0" * len(event.base_sha) if event.default_ref else event.base_sha  # a creation stays a creation
+    update = RefUpdate(old, event.head_sha, event.base_ref.encode())
     pr = f"{event.repository}#{event.pull_number}" if event.pull_number else None
     inputs = Inputs(now=time.time(), evidence_files=evidence, github_pr=pr, github_api=env.get("GITHUB_API_URL"),
                     environ=dict(env))
     actor = Actor(event.author or env.get("GITHUB_ACTOR", "unknown"), "github-actions", "event")
-    base = [(event.base_ref.encode(), event.base_sha)] if event.base_sha.strip("0") else []
+    base = [(policy_ref.encode(), event.base_sha)] if event.base_sha.strip("0") else []
     facts = GitFacts(git, Change((update,), actor, stage), server_refs=base,
-                  server_label=f"the base {event.base_ref} ({event.base_sha[:10]})", inputs=inputs, policy=policy,
+                  server_label=f"the base {policy_ref} ({event.base_sha[:10]})", inputs=inputs, policy=policy,
                   source=source)
     decision = judge(policy, facts)
     trusted = [policy_path, *filter(None, [(policy.get("trust") or {}).get("allowed_signers")])]
@@ -128,6 +153,11 @@ def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tup
 
 
 def _missing(policy_path: str, event: Event) -> Problem:
+    if event.default_ref:
+        return Problem(f"{event.default_ref}:{policy_path}", 0, 0,
+                       f"this push creates {event.base_ref}, which is judged by the default branch's policy, "
+                       f"but {event.default_ref} has no policy at {policy_path}; commit one there first (or set "
+                       "the action's `policy` input)")
     return Problem(f"{event.base_ref}:{policy_path}", 0, 0,
                    f"the base branch has no policy at {policy_path}; commit one there first (or set the "
                    "action's `policy` input)")
@@ -148,9 +178,10 @@ def _report(decision: Decision, event: Event, *, check_name: str, fail_on: str, 
         json.dump(as_dict(decision, policy_edited=edits_policy), f, indent=2)
     warned = any(o.status in ("warn", "fail", "error") for o in decision.outcomes)
     failed = not decision.allowed or (fail_on == "warn" and warned)
+    verdict = "error" if decision.crashed else "allowed" if decision.allowed else "denied"
     if env.get("GITHUB_OUTPUT"):
         with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
-            f.write(f"decision={'allowed' if decision.allowed else 'denied'}\nreport={report}\n")
+            f.write(f"decision={verdict}\nreport={report}\n")
     _post_check_run(decision, event, check_name, failed, check_run_output, env)
     if not failed:
         return 0
@@ -192,7 +223,32 @@ def command(repo: str, policy_path: str, stage: Stage | None, check_name: str, f
     try:
         code = run(repo=repo, policy_path=policy_path, stage=stage, check_name=check_name, fail_on=fail_on,
                    evidence=evidence, report_path=report_path, env=os.environ)
+    except ActionError as exc:
+        code = report_error(exc, report_path, os.environ)
     except GitError as exc:
-        click.echo(f"::error title=changegate: git failed::{exc}")
-        code = EXIT_INTERNAL
+        code = report_error(ActionError("git failed", [str(exc)], EXIT_INTERNAL), report_path, os.environ)
+    except Exception as exc:  # noqa: BLE001 - a run must end with outputs and a summary, never a bare traceback
+        code = report_error(ActionError("unexpected error", [f"{type(exc).__name__}: {exc}"], EXIT_INTERNAL),
+                            report_path, os.environ)
     sys.exit(code)
+
+
+def report_error(error: ActionError, report_path: str | None, env: Mapping[str, str]) -> int:
+    """A run without a verdict still leaves what a workflow reads: `decision=error`, a JSON report
+    saying what went wrong, a job summary and an error annotation. Nothing was allowed."""
+    from engine.report.github import escape_data, escape_property, markdown_cell
+
+    for line in error.lines or [error.title]:
+        click.echo(f"::error title={escape_property('changegate: ' + error.title)}::{escape_data(line)}")
+    report = report_path or os.path.join(env.get("RUNNER_TEMP", "."), "changegate-report.json")
+    with open(report, "w", encoding="utf-8") as f:
+        json.dump({"allowed": False, "decision": "error", "exit_code": error.code, "error": error.title,
+                   "problems": error.lines}, f, indent=2)
+    if env.get("GITHUB_OUTPUT"):
+        with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
+            f.write(f"decision=error\nreport={report}\n")
+    if env.get("GITHUB_STEP_SUMMARY"):
+        with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
+            f.write(f"## changegate: error: {markdown_cell(error.title)}\n\nNothing was judged, so nothing is "
+                    "allowed. What went wrong:\n\n" + "".join(f"- {markdown_cell(line)}\n" for line in error.lines))
+    return error.code

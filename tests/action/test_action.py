@@ -272,3 +272,48 @@ def test_replacement_refs_in_the_checkout_do_not_hide_the_pr_commits(repo: Repo,
     code, out, outputs, _ = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
     assert code == 1 and outputs["decision"] == "denied", out
     assert "model.gguf" in out
+
+
+def test_a_push_that_creates_a_branch_is_judged_by_the_default_branchs_policy(repo: Repo,
+                                                                               fake_github: FakeGitHub) -> None:
+    repo.write("model.gguf", "weights\n")
+    head = repo.open_pr()
+    payload = {"ref": "refs/heads/feature", "before": "0" * 40, "after": head, "created": True,
+               "repository": {"default_branch": "main"}, "pusher": {"name": "dana"}}
+    code, out, outputs, summary = run_action(repo, fake_github, "push", payload)
+    assert code == 1 and outputs["decision"] == "denied", out
+    assert "no-weights" in summary and "model.gguf" in out
+    report = json.loads(Path(outputs["report"]).read_text())
+    assert report["policy"]["name"] == "pr-policy"
+    [judged] = report["judged"]
+    assert judged["ref"] == "refs/heads/feature" and judged["commits"] == [head]  # the commits not on main
+
+
+def test_a_clean_new_branch_is_allowed(repo: Repo, fake_github: FakeGitHub) -> None:
+    repo.write("src/app.py", "print('hi')\n")
+    head = repo.open_pr()
+    payload = {"ref": "refs/heads/feature", "before": "0" * 40, "after": head,
+               "repository": {"default_branch": "main"}, "pusher": {"name": "dana"}}
+    code, out, outputs, _ = run_action(repo, fake_github, "push", payload)
+    assert code == 0 and outputs["decision"] == "allowed", out
+
+
+def test_an_invalid_policy_ends_with_error_outputs_and_a_summary(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    repo = Repo(tmp_path, "version: 1\nrules:\n  - id: x\n    deny_paths: ['*.gguf']\n    enforcement: warn\n")
+    repo.write("src/app.py", "print('hi')\n")
+    head = repo.open_pr()
+    code, out, outputs, summary = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 2
+    assert outputs["decision"] == "error"
+    report = json.loads(Path(outputs["report"]).read_text())
+    assert report["decision"] == "error" and report["allowed"] is False
+    assert "allowed: enforce, evaluate" in report["problems"][0]
+    assert "## changegate: error: invalid policy" in summary and "allowed: enforce, evaluate" in summary
+    assert "::error title=changegate%3A invalid policy::" in out
+
+
+def test_an_unsupported_event_ends_with_error_outputs_and_a_summary(repo: Repo, fake_github: FakeGitHub) -> None:
+    code, out, outputs, summary = run_action(repo, fake_github, "issues", {"action": "opened"})
+    assert code == 2 and outputs["decision"] == "error"
+    assert "event 'issues' is not supported" in summary
+    assert json.loads(Path(outputs["report"]).read_text())["error"] == "unsupported event"
