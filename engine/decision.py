@@ -44,6 +44,10 @@ class Outcome(NamedTuple):
     enforcement: str = "enforce"
     paths: tuple[str, ...] = ()  # files the outcome is about, for annotations (repository-relative)
     notice: Notice | None = None  # to deliver after the decision (engine.report.sinks), never while judging
+    # what a reader would rather look at than read, for the decision page and SARIF: the series a
+    # threshold judged ({"kind": "threshold", ...}), a benchmark's intervals ({"kind": "benchmark", ...}),
+    # lines of a finding ({"lines": {path: [line, ...]}}). Never needed to reach the verdict.
+    data: dict[str, Any] | None = None
 
     @property
     def denies(self) -> bool:
@@ -70,6 +74,8 @@ class Decision(NamedTuple):
     outcomes: tuple[Outcome, ...]
     crashed: tuple[str, ...] = ()  # rules whose evaluation raised: unexpected, not a verdict
     judged: tuple[Judged, ...] = ()  # which commits each ref update brought to the rules
+    policy_source: str = ""  # where the policy was read: a path, or REF:PATH
+    rule_lines: tuple[tuple[str, int], ...] = ()  # (rule id, its line in the policy), to point at a rule
 
     @property
     def allowed(self) -> bool:

@@ -53,7 +53,8 @@ def judge(policy: dict[str, Any], facts: Facts) -> Decision:
                 rule.id, "error", f"could not be evaluated: {type(exc).__name__}: {exc}",
                 fix=_CRASH_FIX_MEASURED if facts.measurement else _CRASH_FIX, enforcement=rule.enforcement))
     return Decision(policy["name"], policy["digest"], facts.stage, facts.actor,
-                    facts.updates, tuple(outcomes), tuple(crashed), tuple(facts.judged()))
+                    facts.updates, tuple(outcomes), tuple(crashed), tuple(facts.judged()),
+                    policy.get("source", ""), tuple((r["id"], r["line"]) for r in policy["rules"]))
 
 
 def _rules(policy: dict[str, Any], facts: Facts) -> list[Rule]:

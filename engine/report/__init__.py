@@ -26,6 +26,7 @@ else:
 FORMATS: dict[str, str] = {
     "text": "engine.report.text",
     "json": "engine.report.json_report",
+    "sarif": "engine.report.sarif",
 }
 
 
