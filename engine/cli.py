@@ -89,6 +89,8 @@ def validate(files: tuple[str, ...]) -> None:
               help="File(s) being deployed; at --stage deploy their digests must match accepted evidence.")
 @click.option("--github-pr", help="Read approvals and files from this pull request: OWNER/REPO#NUMBER.")
 @click.option("--now", help="Judge as of this time (epoch seconds or ISO 8601), for reproducible decisions.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False),
+              help="Also write the decision page (one self-contained HTML file, with plots) here.")
 def check(**options: object) -> None:
     """Judge a ref update (or pre-receive lines) by a policy. Exit 0 allowed, 1 denied, 2 invalid, 3 error."""
     from engine.commands.check import check as run

@@ -65,6 +65,14 @@ class Judged(NamedTuple):
         return f"{self.ref}: {self.basis}"
 
 
+class RuleRef(NamedTuple):
+    """A rule of the policy as reports point at it: its kind and its line in the policy file."""
+
+    id: str
+    kind: str  # "deny_paths", "require.approvals", ...
+    line: int
+
+
 class Decision(NamedTuple):
     policy: str
     policy_digest: str
@@ -75,7 +83,7 @@ class Decision(NamedTuple):
     crashed: tuple[str, ...] = ()  # rules whose evaluation raised: unexpected, not a verdict
     judged: tuple[Judged, ...] = ()  # which commits each ref update brought to the rules
     policy_source: str = ""  # where the policy was read: a path, or REF:PATH
-    rule_lines: tuple[tuple[str, int], ...] = ()  # (rule id, its line in the policy), to point at a rule
+    rules: tuple[RuleRef, ...] = ()  # the policy's rules: where each is, to point at it and group by kind
 
     @property
     def allowed(self) -> bool:

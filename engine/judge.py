@@ -20,7 +20,7 @@ when the rule is enforced) instead of aborting the others: fail closed, explaine
 
 from __future__ import annotations
 
-from engine.decision import Decision, Outcome
+from engine.decision import Decision, Outcome, RuleRef
 from engine.git import GitError
 from engine.notes import only_grows
 from engine.rules import build_rules
@@ -54,7 +54,7 @@ def judge(policy: dict[str, Any], facts: Facts) -> Decision:
                 fix=_CRASH_FIX_MEASURED if facts.measurement else _CRASH_FIX, enforcement=rule.enforcement))
     return Decision(policy["name"], policy["digest"], facts.stage, facts.actor,
                     facts.updates, tuple(outcomes), tuple(crashed), tuple(facts.judged()),
-                    policy.get("source", ""), tuple((r["id"], r["line"]) for r in policy["rules"]))
+                    policy.get("source", ""), tuple(RuleRef(r["id"], r["kind"], r["line"]) for r in policy["rules"]))
 
 
 def _rules(policy: dict[str, Any], facts: Facts) -> list[Rule]:

@@ -74,7 +74,8 @@ class ActionError(Exception):
 
 
 def run(*, repo: str, policy_path: str, stage: Stage | None, check_name: str, fail_on: str,
-        evidence: tuple[str, ...], report_path: str | None, env: Mapping[str, str]) -> int:
+        evidence: tuple[str, ...], report_path: str | None, env: Mapping[str, str],
+        html_path: str | None = None) -> int:
     event_name = env.get("GITHUB_EVENT_NAME", "")
     try:
         with open(env["GITHUB_EVENT_PATH"], encoding="utf-8") as f:
@@ -99,7 +100,7 @@ def run(*, repo: str, policy_path: str, stage: Stage | None, check_name: str, fa
 
     decision = deliver(decision)
     return _report(decision, event, check_name=check_name, fail_on=fail_on, report_path=report_path,
-                   edits_policy=edits_policy, env=env)
+                   edits_policy=edits_policy, env=env, html_path=html_path)
 
 
 def _fetch(git: Git, event: Event) -> None:
@@ -164,8 +165,9 @@ def _missing(policy_path: str, event: Event) -> Problem:
 
 
 def _report(decision: Decision, event: Event, *, check_name: str, fail_on: str, report_path: str | None,
-            edits_policy: bool, env: Mapping[str, str]) -> int:
+            edits_policy: bool, env: Mapping[str, str], html_path: str | None = None) -> int:
     from engine.report.github import check_run_output, step_summary, workflow_commands
+    from engine.report.html import page
     from engine.report.json_report import as_dict
 
     for line in workflow_commands(decision):
@@ -176,12 +178,16 @@ def _report(decision: Decision, event: Event, *, check_name: str, fail_on: str, 
     report = report_path or os.path.join(env.get("RUNNER_TEMP", "."), "changegate-report.json")
     with open(report, "w", encoding="utf-8") as f:
         json.dump(as_dict(decision, policy_edited=edits_policy), f, indent=2)
+    # the decision page: the action's next step uploads it as an artifact and links it in the summary
+    html_file = html_path or os.path.join(env.get("RUNNER_TEMP", "."), "changegate-decision.html")
+    with open(html_file, "w", encoding="utf-8") as f:
+        f.write(page(decision))
     warned = any(o.status in ("warn", "fail", "error") for o in decision.outcomes)
     failed = not decision.allowed or (fail_on == "warn" and warned)
     verdict = "error" if decision.crashed else "allowed" if decision.allowed else "denied"
     if env.get("GITHUB_OUTPUT"):
         with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
-            f.write(f"decision={verdict}\nreport={report}\n")
+            f.write(f"decision={verdict}\nreport={report}\npage={html_file}\n")
     _post_check_run(decision, event, check_name, failed, check_run_output, env)
     if not failed:
         return 0
@@ -197,10 +203,18 @@ def _post_check_run(decision: Decision, event: Event, name: str, failed: bool, o
     owner, _, repo = event.repository.partition("/")
     conclusion = "failure" if failed else ("neutral" if any(o.status == "warn" for o in decision.outcomes)
                                              else "success")
+    result = output(decision)
+    if env.get("GITHUB_RUN_ID"):  # the page is an artifact of this workflow run: link the run
+        run_url = (f"{env.get('GITHUB_SERVER_URL', 'https://github.com')}/{event.repository}/actions/runs/"
+                   f"{env['GITHUB_RUN_ID']}")
+        from dataclasses import replace
+
+        link = f"\n[Decision page (artifact changegate-decision)]({run_url})\n"
+        result = replace(result, summary=result.summary + link)
     try:
         with GitHub(env.get("GITHUB_API_URL", "https://api.github.com"), environ=env) as github:
             github.create_check_run(owner, repo, name=name, head_sha=event.head_sha, conclusion=conclusion,
-                                    output=output(decision))
+                                    output=result)
     except GitHubError as exc:
         hint = (" (a pull request from a fork gets a read-only token: use the pull_request_target pattern "
                 "from the README to get a check run)") if exc.kind in ("forbidden", "bad_token") else ""
@@ -217,12 +231,14 @@ def _post_check_run(decision: Decision, event: Event, name: str, failed: bool, o
 @click.option("--fail-on", type=click.Choice(["deny", "warn"]), default="deny", show_default=True)
 @click.option("--evidence", multiple=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Where to write the JSON report.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Where to write the decision page (default: $RUNNER_TEMP/changegate-decision.html).")
 def command(repo: str, policy_path: str, stage: Stage | None, check_name: str, fail_on: str,
-            evidence: tuple[str, ...], report_path: str | None) -> None:
+            evidence: tuple[str, ...], report_path: str | None, html_path: str | None) -> None:
     """Run as a GitHub Actions step: judge the event's change and report it on the pull request."""
     try:
         code = run(repo=repo, policy_path=policy_path, stage=stage, check_name=check_name, fail_on=fail_on,
-                   evidence=evidence, report_path=report_path, env=os.environ)
+                   evidence=evidence, report_path=report_path, env=os.environ, html_path=html_path)
     except ActionError as exc:
         code = report_error(exc, report_path, os.environ)
     except GitError as exc:

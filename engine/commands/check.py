@@ -32,7 +32,7 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
           old: str | None, new: str | None, from_stdin: bool, stage: Stage, fmt: str,
           actor: str | None, known_refs: Sequence[str], audit_log: str | None,
           evidence: Sequence[str] = (), artifacts: Sequence[str] = (), github_pr: str | None = None,
-          now: float | None = None) -> int:
+          now: float | None = None, html_file: str | None = None) -> int:
     git = open_repository(repo)
     try:
         source = resolve(git, file=policy_file, ref_spec=policy_ref)
@@ -63,7 +63,23 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
             return EXIT_INTERNAL
     decision = sinks.deliver(decision)
     click.echo(report.render(fmt, decision, verbose=True), nl=False)
+    if html_file:
+        code = write_page(html_file, report.render("html", decision))
+        if code:
+            return code
     return decision.exit_code
+
+
+def write_page(path: str, page: str) -> int:
+    """Write a decision page; a page that cannot be written is an error (exit 3), said plainly."""
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as exc:
+        click.echo(f"error: the decision page could not be written to {path} ({exc.strerror or exc})", err=True)
+        return EXIT_INTERNAL
+    click.echo(f"decision page: {path}", err=True)
+    return 0
 
 
 def server_view(git: Git, updates: Sequence[RefUpdate],

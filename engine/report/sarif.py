@@ -52,7 +52,7 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
             rules[outcome.rule] = len(descriptors)
             descriptors.append(_descriptor(outcome))
     policy_file = _policy_file(decision.policy_source)
-    lines = dict(decision.rule_lines)
+    lines = {rule.id: rule.line for rule in decision.rules}
     results = [_result(o, rules[o.rule], policy_file, lines.get(o.rule))
                for o in decision.outcomes if o.status in ("fail", "warn", "error")]
     notifications = [{"level": "error", "message": {"text": f"rule {rule} could not be evaluated (it raised): "

@@ -109,7 +109,8 @@ class RequireThreshold(LiveRule):
                                   required=p.query, fix=_CONFIG_FIX, error=True)
         result = evaluate_threshold(client, p.query, below=p.below, above=p.above, between=p.between,
                                     for_=for_, at=facts.now)
-        return self._judged(result)
+        outcome = self._judged(result)
+        return outcome._replace(data=_plot_data(result, p))
 
     def _judged(self, result: ThresholdResult) -> Outcome:
         p = self.params
@@ -198,6 +199,19 @@ def _alert_name(alert: str, labels: tuple[tuple[str, str], ...]) -> str:
     """`RolloutErrorRateHigh{service="bad"}`: the alert, then the labels that tell instances apart."""
     inner = ", ".join(f'{key}="{value}"' for key, value in labels if key != "alertname")
     return f"{alert}{{{inner}}}" if inner else alert
+
+
+MAX_PLOTTED_SERIES = 20  # a plot of more is unreadable; the outcome's text lists every failing one
+
+
+def _plot_data(result: ThresholdResult, params: ThresholdParams) -> dict[str, object]:
+    """What the decision page plots: each series over the judged window, the bounds, the window."""
+    return {"kind": "threshold", "query": result.query, "at": result.at, "for": result.for_, "step": result.step,
+            "below": params.below, "above": params.above,
+            "between": list(params.between) if params.between is not None else None,
+            "series": [{"name": s.name or "{}", "violated": s.violated, "points": [list(p) for p in s.points]}
+                       for s in result.series[:MAX_PLOTTED_SERIES]],
+            "series_total": len(result.series)}
 
 
 def _series_lines(result: ThresholdResult) -> list[str]:
