@@ -317,3 +317,25 @@ def test_an_unsupported_event_ends_with_error_outputs_and_a_summary(repo: Repo, 
     assert code == 2 and outputs["decision"] == "error"
     assert "event 'issues' is not supported" in summary
     assert json.loads(Path(outputs["report"]).read_text())["error"] == "unsupported event"
+
+
+def test_the_decision_page_is_written_and_linked_from_the_summary(repo: Repo, fake_github: FakeGitHub) -> None:
+    repo.write("model.gguf", "weights\n")
+    head = repo.open_pr()
+    code, out, outputs, summary = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 1
+    page = Path(outputs["page"]).read_text()
+    assert "The merge into refs/heads/main is DENIED by policy &#x27;pr-policy&#x27;" in page
+    assert "model.gguf" in page
+    # the action's next steps: upload-artifact (GitHub's), then the link into the job summary
+    action = YAML(typ="safe").load((ROOT / "action.yml").read_text())
+    steps = {s.get("id"): s for s in action["runs"]["steps"]}
+    assert steps["upload"]["uses"].startswith("actions/upload-artifact@")
+    assert steps["upload"]["with"]["path"] == "${{ steps.judge.outputs.page }}"
+    assert "always()" in steps["upload"]["if"]  # a denial fails the judge step: the page is uploaded anyway
+    summary_file = repo.root / "runner-temp" / "summary"
+    url = "https://github.com/acme/models/actions/runs/1/artifacts/2"
+    proc = subprocess.run(["bash", "-e", "-c", steps["link"]["run"]], capture_output=True, text=True, check=False,
+                          env={**os.environ, "ARTIFACT_URL": url, "GITHUB_STEP_SUMMARY": str(summary_file)})
+    assert proc.returncode == 0, proc.stderr
+    assert f"**[Decision page]({url})**" in summary_file.read_text()
