@@ -25,7 +25,10 @@ from engine.report import sinks
 from engine.servers import ServerError, detect_actor
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from engine.change import Stage
+    from engine.policy.source import PolicySource
 
 
 def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: str | None,
@@ -51,8 +54,16 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
     server_refs, label = server_view(git, updates, known_refs)
     inputs = Inputs(now=time.time() if now is None else now, evidence_files=tuple(evidence),
                     artifacts=tuple(artifacts), github_pr=github_pr, environ=dict(os.environ))
-    facts = GitFacts(git, Change(updates, who, stage), server_refs=server_refs, server_label=label, inputs=inputs,
-                     policy=policy, source=source)
+    return decide(git, source, policy, updates, who=who, stage=stage, server_refs=server_refs, label=label,
+                  inputs=inputs, fmt=fmt, audit_log=audit_log, html_file=html_file)
+
+
+def decide(git: Git, source: PolicySource, policy: dict[str, Any], updates: Sequence[RefUpdate], *, who: Actor,
+           stage: Stage, server_refs: list[tuple[bytes, str]] | None, label: str, inputs: Inputs, fmt: str,
+           audit_log: str | None, html_file: str | None) -> int:
+    """Judge `updates` and report: record (when asked), deliver notices, print, write the page."""
+    facts = GitFacts(git, Change(tuple(updates), who, stage), server_refs=server_refs, server_label=label,
+                     inputs=inputs, policy=policy, source=source)
     decision = judge(policy, facts)
     if audit_log:  # recorded first: a verdict that cannot be recorded is not shown
         try:
