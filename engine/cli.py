@@ -130,11 +130,14 @@ def hook_install(repo: str, policy_file: str | None, policy_ref: str | None, for
 
 @cli.command()
 @click.option("--keep", is_flag=True, help="Keep the demo directory instead of deleting it.")
-def demo(keep: bool) -> None:
+@click.option("--html", "page", type=click.Path(dir_okay=False),
+              help="Where to write the last step's decision page (default: changegate-demo-decision.html in the "
+                   "temporary directory).")
+def demo(keep: bool, page: str | None) -> None:
     """Run a local demo: a bare repository with the hook, and pushes it accepts and rejects."""
     from engine.commands.demo import demo as run
 
-    _exit(run(keep=keep))
+    _exit(run(keep=keep, page=page))
 
 
 def main() -> None:
