@@ -144,7 +144,7 @@ def _plots_section(decision: Decision) -> str:
     try:
         import matplotlib  # noqa: F401 - only to know whether plots can be drawn
     except ImportError:
-        if any((o.data or {}).get("kind") in ("threshold", "benchmark") for o in decision.outcomes):
+        if any((o.data or {}).get("kind") in ("threshold", "benchmark", "alerts") for o in decision.outcomes):
             return ('<section aria-labelledby="plots"><h2 id="plots">Plots</h2><p>The plots need matplotlib, '
                     "which is not installed: <code>pip install 'changegate[html]'</code>.</p></section>")
         return ""
@@ -155,6 +155,10 @@ def _plots_section(decision: Decision) -> str:
             figures.append(_figure(o, threshold_svg(o, index), _threshold_caption(o)))
         elif data.get("kind") == "benchmark":
             figures.append(_figure(o, forest_svg(o, index), _benchmark_caption(o)))
+        elif data.get("kind") == "alerts":
+            for number, rule in enumerate(data.get("rules", [])):
+                caption = _alert_caption(rule, data["at"])
+                figures.append(_figure(o, alert_svg(o, rule, data["at"], index * 100 + number, caption), caption))
     if not figures:
         return ""
     return '<section aria-labelledby="plots"><h2 id="plots">Plots</h2>' + "".join(figures) + "</section>"
@@ -173,6 +177,15 @@ def _threshold_caption(o: Outcome) -> str:
     more = (f" Showing {len(d['series'])} of {d['series_total']} series."
             if d.get("series_total", 0) > len(d["series"]) else "")
     return f"{d['query']}: {_bounds_text(d)}; {window}.{more}"
+
+
+def _alert_caption(rule: dict[str, Any], at: float) -> str:
+    window = (f"its {_duration(rule['for'])} `for:` window ending {_time(at)} (shaded): it fires when the expr "
+              "returns a value at every step" if rule["for"] else f"an instant query at {_time(at)}")
+    firing = [s["name"] for s in rule["series"] if s["violated"]]
+    state = f"firing for {', '.join(firing)}" if firing else "not firing"
+    return (f"alert {rule['name']} ({' '.join(rule['expr'].split())}): {state}; {window}. "
+            "A gap is a step where the condition did not hold.")
 
 
 def _benchmark_caption(o: Outcome) -> str:
@@ -244,6 +257,48 @@ def threshold_svg(o: Outcome, index: int) -> str:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))  # type: ignore[no-untyped-call]
     ax.legend(fontsize=8, loc="best", frameon=False)
     return _svg(fig, plt, f"Plot of {o.rule}: {_threshold_caption(o)}")
+
+
+def alert_svg(o: Outcome, rule: dict[str, Any], at: float, index: int, caption: str) -> str:
+    """What an alerting rule's expr returned over its `for:` window (shaded): a series only while
+    the condition holds, so gaps are steps where it did not; the expr's own bound as a line."""
+    import math
+
+    plt = _pyplot(index)
+    fig, ax = plt.subplots(figsize=(7.5, 3.2), layout="constrained")
+    window = float(rule["for"] or 0)
+    if window:
+        ax.axvspan(_dt(at - window), _dt(at), color="#8fa8c8", alpha=0.25, label=f"for: {_duration(window)} window")
+    step = float(rule.get("step") or 60)
+    for series in rule["series"]:
+        xs: list[datetime] = []
+        ys: list[float] = []
+        last = None
+        for t, v in series["points"]:
+            if last is not None and t - last > 1.5 * step:  # not drawn across a gap
+                xs.append(_dt((t + last) / 2))
+                ys.append(math.nan)
+            xs.append(_dt(t))
+            ys.append(float(v))
+            last = t
+        bad = series["violated"]
+        ax.plot(xs, ys, linestyle="-" if bad else "--", marker="x" if bad else ".", linewidth=2 if bad else 1.2,
+                color="#b3261e" if bad else "#7a4d00",
+                label=_short(re.sub(r'alertname="[^"]*",? ?', "", series["name"])) + (" (firing)" if bad else ""))
+    if rule.get("bound"):
+        op, value = rule["bound"]
+        ax.axhline(value, color="#333333", linestyle=(0, (6, 3)), linewidth=1.5, label=f"condition: {op} {value:g}")
+    if not rule["series"]:
+        ax.text(0.5, 0.5, "the expr returned nothing: the condition never held", transform=ax.transAxes,
+                ha="center", va="center")
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("expr value")
+    ax.set_title(_short(f"{rule['name']}: {' '.join(rule['expr'].split())}", 80), loc="left", fontsize=10)
+    import matplotlib.dates as mdates
+
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))  # type: ignore[no-untyped-call]
+    ax.legend(fontsize=8, loc="best", frameon=False)
+    return _svg(fig, plt, f"Plot of {o.rule}: {caption}")
 
 
 def forest_svg(o: Outcome, index: int) -> str:

@@ -169,3 +169,36 @@ def test_long_words_wrap_inside_the_phone_width(tmp_path: Path, merge_page: Path
         overflowing = page.evaluate("[...document.querySelectorAll('td, li, p, figcaption')]"
                                     ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
         assert overflowing == []
+
+
+ROLLOUT = (Path(__file__).parent.parent / "facts_prometheus" / "rollout_alerts.yml").read_text()
+
+
+def test_an_alerts_rule_plots_what_its_expr_returned_over_its_for_window(
+        tmp_path: Path, prometheus_server: PrometheusServer) -> None:
+    """At the end of the history the bad service's alert fires (a series at every step of its 5m
+    window) and the flaky one's is pending (its series starts 3 minutes before)."""
+    (tmp_path / "rollout_alerts.yml").write_text(ROLLOUT)
+    policy = write_policy(tmp_path, f"""version: 1
+name: canary
+sources:
+  prometheus: {{url: "{prometheus_server.url}", timeout: 2s}}
+rules:
+  - id: rollout-alerts
+    on: [deploy]
+    require:
+      alerts: {{rules_file: rollout_alerts.yml}}
+""")
+    html = tmp_path / "alerts.html"
+    proc = policy_cli("rollback-check", "--policy", str(policy), "--now", str(prometheus_server.history.end),
+                      "--html", str(html))
+    assert proc.returncode == 1, proc.stderr
+    with browser(tmp_path) as chrome:
+        page = chrome.new_page()
+        load(page, html)
+        [plot] = page.evaluate(VISIBLE_PLOTS)
+        assert plot["shown"] and plot["w"] > 300 and plot["h"] > 100, plot
+        assert "alert RolloutErrorRateHigh" in plot["label"]
+        assert 'firing for {alertname="RolloutErrorRateHigh", service="bad", severity="page"}' in plot["label"]
+        assert "flaky" not in plot["label"].split("firing for")[1].split(";")[0]  # pending, not firing
+        page.screenshot(tmp_path / "alerts.png")
