@@ -339,3 +339,16 @@ def test_the_decision_page_is_written_and_linked_from_the_summary(repo: Repo, fa
                           env={**os.environ, "ARTIFACT_URL": url, "GITHUB_STEP_SUMMARY": str(summary_file)})
     assert proc.returncode == 0, proc.stderr
     assert f"**[Decision page]({url})**" in summary_file.read_text()
+
+
+def test_the_check_run_links_the_workflow_run_that_holds_the_page(repo: Repo, fake_github: FakeGitHub,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_RUN_ID", "4242")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example.com")
+    repo.write("model.gguf", "weights\n")
+    head = repo.open_pr()
+    code, _, _, _ = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 1
+    [run] = fake_github.check_runs.values()
+    assert "[Decision page (artifact changegate-decision)](https://github.example.com/acme/models/actions/runs/4242)" \
+        in run.summary
