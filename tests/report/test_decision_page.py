@@ -150,10 +150,16 @@ def test_hostile_text_from_the_change_is_inert(tmp_path: Path) -> None:
     from engine.decision import Outcome
     from tests.report.test_formats import DECISION
 
-    evil = '<img src=x onerror="console.error(1)"><script>console.error(2)</script>.gguf'
+    evil = '--><img src=x onerror="console.error(1)"><script>console.error(2)</script>.gguf'
     outcome = Outcome("no-weights", "fail", f"{evil} is denied", (evil,), "no *.gguf", paths=(evil,))
+    # series labels come from Prometheus: in a plot's legend they must stay text too
+    series = Outcome("canary", "fail", "x", data={
+        "kind": "threshold", "query": evil, "at": 1_700_000_000.0, "for": 60.0, "step": 15.0, "below": 0.05,
+        "above": None, "between": None, "series_total": 1,
+        "series": [{"name": evil, "violated": True,
+                    "points": [[1_700_000_000.0 - 60 + 15 * k, 0.1] for k in range(5)]}]})
     html = tmp_path / "evil.html"
-    html.write_text(report.render("html", DECISION._replace(outcomes=(outcome,))))
+    html.write_text(report.render("html", DECISION._replace(outcomes=(outcome, series))))
     with browser(tmp_path) as chrome:
         page = chrome.new_page()
         load(page, html)  # no console error: nothing ran
