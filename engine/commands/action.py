@@ -113,7 +113,12 @@ def _fetch(git: Git, event: Event) -> None:
 
 def _default_branch_commit(git: Git, ref: str) -> str:
     """The commit of the default branch on origin, whose policy judges a new branch."""
-    git.run("fetch", "--no-tags", "--quiet", "origin", ref)
+    try:
+        git.run("fetch", "--no-tags", "--quiet", "origin", ref)
+    except GitError as exc:
+        raise ActionError("no policy to judge by", [
+            f"this push creates a branch, which is judged by the default branch's policy, but {ref} cannot be "
+            f"fetched from origin ({exc}); push the default branch with its policy first"], EXIT_INVALID) from None
     return git.run("rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}").decode().strip()
 
 

@@ -352,3 +352,13 @@ def test_the_check_run_links_the_workflow_run_that_holds_the_page(repo: Repo, fa
     [run] = fake_github.check_runs.values()
     assert "[Decision page (artifact changegate-decision)](https://github.example.com/acme/models/actions/runs/4242)" \
         in run.summary
+
+
+def test_a_new_branch_without_a_default_branch_is_an_error_not_an_allow(repo: Repo, fake_github: FakeGitHub) -> None:
+    repo.write("src/app.py", "print('hi')\n")
+    head = repo.open_pr()
+    payload = {"ref": "refs/heads/feature", "before": "0" * 40, "after": head,
+               "repository": {"default_branch": "trunk"}, "pusher": {"name": "dana"}}
+    code, out, outputs, summary = run_action(repo, fake_github, "push", payload)
+    assert code == 2 and outputs["decision"] == "error", out
+    assert "refs/heads/trunk cannot be fetched" in summary
