@@ -93,14 +93,14 @@ def run(*, repo: str, policy_path: str, stage: Stage | None, check_name: str, fa
         event = event._replace(base_sha=_default_branch_commit(git, event.default_ref))
     judged_stage: Stage = stage or ("push" if event.name == "push" else "merge")
     try:
-        decision, edits_policy = _judge(git, event, policy_path, judged_stage, evidence, env)
+        decision, edits_policy, paths = _judge(git, event, policy_path, judged_stage, evidence, env)
     except PolicyError as exc:
         raise ActionError("invalid policy", [str(p) for p in exc.problems], EXIT_INVALID) from None
     from engine.report.sinks import deliver
 
     decision = deliver(decision)
     return _report(decision, event, check_name=check_name, fail_on=fail_on, report_path=report_path,
-                   edits_policy=edits_policy, env=env, html_path=html_path)
+                   edits_policy=edits_policy, env=env, html_path=html_path, paths=paths)
 
 
 def _fetch(git: Git, event: Event) -> None:
@@ -123,7 +123,7 @@ def _default_branch_commit(git: Git, ref: str) -> str:
 
 
 def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tuple[str, ...],
-           env: Mapping[str, str]) -> tuple[Decision, bool]:
+           env: Mapping[str, str]) -> tuple[Decision, bool, tuple[tuple[str, tuple[str, ...]], ...]]:
     from engine.facts.gitfacts import GitFacts
     from engine.judge import judge
     from engine.policy.compile import compile_policy
@@ -146,6 +146,9 @@ def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tup
                   server_label=f"the base {policy_ref} ({event.base_sha[:10]})", inputs=inputs, policy=policy,
                   source=source)
     decision = judge(policy, facts)
+    from engine.report.html import judged_paths
+
+    paths = judged_paths(facts, decision)
     trusted = [policy_path, *filter(None, [(policy.get("trust") or {}).get("allowed_signers")])]
     before = git.blobs([f"{event.base_sha}:{p}" for p in trusted])
     after = git.blobs([f"{event.head_sha}:{p}" for p in trusted])
@@ -155,7 +158,7 @@ def _judge(git: Git, event: Event, policy_path: str, stage: Stage, evidence: tup
             "changegate-policy-edited", "warn",
             f"this change edits {', '.join(edited)}: it is judged by the base branch's version; the new one "
             "applies once merged", fix="review the policy change itself carefully", paths=tuple(edited))))
-    return decision, bool(edited)
+    return decision, bool(edited), paths
 
 
 def _missing(policy_path: str, event: Event) -> Problem:
@@ -170,7 +173,8 @@ def _missing(policy_path: str, event: Event) -> Problem:
 
 
 def _report(decision: Decision, event: Event, *, check_name: str, fail_on: str, report_path: str | None,
-            edits_policy: bool, env: Mapping[str, str], html_path: str | None = None) -> int:
+            edits_policy: bool, env: Mapping[str, str], html_path: str | None = None,
+            paths: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> int:
     from engine.report.github import check_run_output, step_summary, workflow_commands
     from engine.report.html import page
     from engine.report.json_report import as_dict
@@ -186,7 +190,7 @@ def _report(decision: Decision, event: Event, *, check_name: str, fail_on: str, 
     # the decision page: the action's next step uploads it as an artifact and links it in the summary
     html_file = html_path or os.path.join(env.get("RUNNER_TEMP", "."), "changegate-decision.html")
     with open(html_file, "w", encoding="utf-8") as f:
-        f.write(page(decision))
+        f.write(page(decision, paths=paths))
     warned = any(o.status in ("warn", "fail", "error") for o in decision.outcomes)
     failed = not decision.allowed or (fail_on == "warn" and warned)
     verdict = "error" if decision.crashed else "allowed" if decision.allowed else "denied"

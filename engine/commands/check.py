@@ -75,7 +75,9 @@ def decide(git: Git, source: PolicySource, policy: dict[str, Any], updates: Sequ
     decision = sinks.deliver(decision)
     click.echo(report.render(fmt, decision, verbose=True), nl=False)
     if html_file:
-        code = write_page(html_file, report.render("html", decision))
+        from engine.report.html import judged_paths, page
+
+        code = write_page(html_file, page(decision, paths=judged_paths(facts, decision)))
         if code:
             return code
     return decision.exit_code

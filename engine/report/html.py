@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from engine.facts.interface import Facts
     from engine.report import Report
 
 _STATUS = {"pass": ("✓", "passed"), "fail": ("✗", "failed"), "warn": ("!", "warning"),
@@ -45,9 +46,32 @@ def render(subject: Report, *, verbose: bool = False) -> str:
     return _approvals_page(subject)
 
 
-def page(decision: Decision, *, measurements: Sequence[Measurement] = (), rollback: Rollback | None = None) -> str:
+MAX_PATHS_SHOWN = 500  # per ref; the rest are counted
+
+
+def judged_paths(facts: Facts, decision: Decision) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(ref, the paths its judged commits change) for the page's "the change" section: read from
+    the facts the rules used (cached when a rule read paths). A ref whose paths cannot be listed
+    (a tree or blob pushed as a ref) is left out; its rules' outcomes say why."""
+    from engine.change import show
+    from engine.facts.interface import Unjudgeable
+
+    found = []
+    for update in decision.updates:
+        if update.kind == "deletion":
+            continue
+        try:
+            changes = facts.changes_for(update, None)
+        except Unjudgeable:
+            continue
+        found.append((update.name, tuple(sorted(show(path) for path in changes))))
+    return tuple(found)
+
+
+def page(decision: Decision, *, measurements: Sequence[Measurement] = (), rollback: Rollback | None = None,
+         paths: Sequence[tuple[str, Sequence[str]]] = ()) -> str:
     """The decision page of `decision` (for rollback-check: of its last measurement, with the
-    watch's `measurements` and final `rollback` verdict above it)."""
+    watch's `measurements` and final `rollback` verdict above it; `paths`: judged_paths())."""
     if rollback is not None:
         header = _rollback_header(rollback, measurements)
         title = f"changegate: {rollback.verdict} ({decision.policy})"
@@ -58,7 +82,7 @@ def page(decision: Decision, *, measurements: Sequence[Measurement] = (), rollba
     body = [_rules_section(decision), _plots_section(decision)]
     for kind, name in _KIND_SECTIONS.items():
         body.append(_kind_section(name, [o for o in decision.outcomes if kinds.get(o.rule) == kind]))
-    body.append(_change_section(decision))
+    body.append(_change_section(decision, paths))
     return _document(title, header, "".join(body), footer=_footer(decision))
 
 
@@ -363,7 +387,7 @@ def _kind_section(name: str, outcomes: list[Outcome]) -> str:
     return f'<section aria-labelledby="{name}"><h2 id="{name}">{title}</h2>' + "".join(items) + "</section>"
 
 
-def _change_section(decision: Decision) -> str:
+def _change_section(decision: Decision, paths_by_ref: Sequence[tuple[str, Sequence[str]]] = ()) -> str:
     if not decision.updates:  # a measurement of a deploy (rollback-check): nothing was changed
         return ""
     rows = "".join(
@@ -379,6 +403,11 @@ def _change_section(decision: Decision) -> str:
     paths = sorted({p for o in decision.outcomes for p in o.paths})
     flagged = ("<h3>Files the rules name</h3><ul>" + "".join(f"<li><code>{_esc(p)}</code></li>" for p in paths[:200])
                + "</ul>") if paths else ""
+    for ref, changed in paths_by_ref:
+        more = f"<p>and {len(changed) - MAX_PATHS_SHOWN} more</p>" if len(changed) > MAX_PATHS_SHOWN else ""
+        items = "".join(f"<li><code>{_esc(p)}</code></li>" for p in changed[:MAX_PATHS_SHOWN])
+        flagged += (f"<h3>Paths judged in <code>{_esc(ref)}</code> ({len(changed)})</h3>"
+                    f"<ul class=\"paths\">{items or '<li>none</li>'}</ul>{more}")
     return ('<section aria-labelledby="change"><h2 id="change">The change</h2><div class="wrap">'
             '<table aria-labelledby="change"><thead><tr><th scope="col">Ref</th><th scope="col">Kind</th>'
             f'<th scope="col">Old</th><th scope="col">New</th></tr></thead><tbody>{rows}</tbody></table></div>'

@@ -121,6 +121,7 @@ def test_a_merge_page_has_a_forest_plot_of_the_benchmark(tmp_path: Path, merge_p
         load(page, merge_page)
         text = page.evaluate("document.body.innerText")
         assert "The merge into refs/heads/main is DENIED by policy 'evals'" in text
+        assert "Paths judged in refs/heads/main (1)" in text and "prompts/system.txt" in text
         [plot] = page.evaluate(VISIBLE_PLOTS)
         assert plot["shown"] and plot["w"] > 300 and plot["h"] > 80, plot
         assert "Forest plot of hellaswag" in plot["label"] and "allowed 0.01" in plot["label"]
