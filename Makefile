@@ -9,17 +9,18 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[test,bench,html]'
 	touch $@
 
 demo: $(BIN)/.installed  ## the local demo: a protected bare repository and real pushes
 	$(BIN)/policy demo
 
-test: $(BIN)/.installed  ## the bundled policy pack's own tests, then the test suite (real git, real servers: Prometheus and Gitolite via apt, MLflow in its own venv)
+test: $(BIN)/.installed  ## the bundled policy pack's own tests, then the test suite (real git, real servers: Prometheus and Gitolite via apt, MLflow in its own venv; Chromium via apt for the decision page)
 	$(BIN)/policy test policies/
 	scripts/ensure-prometheus
 	scripts/ensure-gitolite
 	PYTHON=$(PYTHON) scripts/ensure-mlflow >/dev/null
+	scripts/ensure-chromium
 	$(BIN)/pytest -q
 
 lint: $(BIN)/.installed  ## ruff and mypy --strict

@@ -26,6 +26,7 @@ LAZY: dict[str, str] = {
     "rollback-check": "engine.commands.rollback_check",
     "action": "engine.commands.action",
     "test": "engine.commands.test",
+    "pre-push": "engine.commands.pre_push",
 }
 
 
@@ -93,6 +94,8 @@ def validate(files: tuple[str, ...]) -> None:
 @click.option("--bypass", metavar="REASON",
               help="Ask to bypass the rules that deny, as a push would with -o changegate.bypass=REASON "
                    "(granted only to the policy's bypass.actors).")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False),
+              help="Also write the decision page (one self-contained HTML file, with plots) here.")
 def check(**options: object) -> None:
     """Judge a ref update (or pre-receive lines) by a policy. Exit 0 allowed, 1 denied, 2 invalid, 3 error."""
     from engine.commands.check import check as run
@@ -131,11 +134,14 @@ def hook_install(repo: str, policy_file: str | None, policy_ref: str | None, for
 
 @cli.command()
 @click.option("--keep", is_flag=True, help="Keep the demo directory instead of deleting it.")
-def demo(keep: bool) -> None:
+@click.option("--html", "page", type=click.Path(dir_okay=False),
+              help="Where to write the last step's decision page (default: changegate-demo-decision.html in the "
+                   "temporary directory).")
+def demo(keep: bool, page: str | None) -> None:
     """Run a local demo: a bare repository with the hook, and pushes it accepts and rejects."""
     from engine.commands.demo import demo as run
 
-    _exit(run(keep=keep))
+    _exit(run(keep=keep, page=page))
 
 
 def main() -> None:

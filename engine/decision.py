@@ -47,6 +47,10 @@ class Outcome(NamedTuple):
     paths: tuple[str, ...] = ()  # files the outcome is about, for annotations (repository-relative)
     notice: Notice | None = None  # to deliver after the decision (engine.report.sinks), never while judging
     decision_id: str = ""  # the id an external decision service gave this verdict (OPA), for the audit log
+    # what a reader would rather look at than read, for the decision page and SARIF: the series a
+    # threshold judged ({"kind": "threshold", ...}), a benchmark's intervals ({"kind": "benchmark", ...}),
+    # lines of a finding ({"lines": {path: [line, ...]}}). Never needed to reach the verdict.
+    data: dict[str, Any] | None = None
 
     @property
     def denies(self) -> bool:
@@ -75,6 +79,12 @@ class Bypass(NamedTuple):
     via: str  # how it was asked: "push option changegate.bypass", "--bypass"
     message: str
     rules: tuple[str, ...] = ()  # the rules bypassed (granted only)
+class RuleRef(NamedTuple):
+    """A rule of the policy as reports point at it: its kind and its line in the policy file."""
+
+    id: str
+    kind: str  # "deny_paths", "require.approvals", ...
+    line: int
 
 
 class Decision(NamedTuple):
@@ -87,6 +97,8 @@ class Decision(NamedTuple):
     crashed: tuple[str, ...] = ()  # rules whose evaluation raised: unexpected, not a verdict
     judged: tuple[Judged, ...] = ()  # which commits each ref update brought to the rules
     bypass: Bypass | None = None  # a break-glass request and what became of it; None: none asked
+    policy_source: str = ""  # where the policy was read: a path, or REF:PATH
+    rules: tuple[RuleRef, ...] = ()  # the policy's rules: where each is, to point at it and group by kind
 
     @property
     def allowed(self) -> bool:

@@ -28,7 +28,7 @@ when the rule is enforced) instead of aborting the others: fail closed, explaine
 
 from __future__ import annotations
 
-from engine.decision import Decision, Outcome
+from engine.decision import Decision, Outcome, RuleRef
 from engine.git import GitError
 from engine.notes import only_grows
 from engine.rules import build_rules
@@ -72,7 +72,8 @@ def judge(policy: dict[str, Any], facts: Facts) -> Decision:
 
         final, bypass = decide(policy, facts.actor, request, final)
     return Decision(policy["name"], policy["digest"], facts.stage, facts.actor,
-                    facts.updates, final, tuple(crashed), tuple(facts.judged()), bypass)
+                    facts.updates, final, tuple(crashed), tuple(facts.judged()), bypass,
+                    policy.get("source", ""), tuple(RuleRef(r["id"], r["kind"], r["line"]) for r in policy["rules"]))
 
 
 def _rules(policy: dict[str, Any], facts: Facts) -> list[Rule]:

@@ -26,14 +26,17 @@ from engine.report import sinks
 from engine.servers import ServerError, detect_actor
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from engine.change import Stage
+    from engine.policy.source import PolicySource
 
 
 def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: str | None,
           old: str | None, new: str | None, from_stdin: bool, stage: Stage, fmt: str,
           actor: str | None, known_refs: Sequence[str], audit_log: str | None,
           evidence: Sequence[str] = (), artifacts: Sequence[str] = (), github_pr: str | None = None,
-          now: float | None = None, bypass: str | None = None) -> int:
+          now: float | None = None, bypass: str | None = None, html_file: str | None = None) -> int:
     git = open_repository(repo)
     try:
         source = resolve(git, file=policy_file, ref_spec=policy_ref)
@@ -53,8 +56,16 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
     inputs = Inputs(now=time.time() if now is None else now, evidence_files=tuple(evidence),
                     artifacts=tuple(artifacts), github_pr=github_pr, environ=dict(os.environ),
                     bypass=None if bypass is None else BypassRequest(bypass, VIA_CLI))
-    facts = GitFacts(git, Change(updates, who, stage), server_refs=server_refs, server_label=label, inputs=inputs,
-                     policy=policy, source=source)
+    return decide(git, source, policy, updates, who=who, stage=stage, server_refs=server_refs, label=label,
+                  inputs=inputs, fmt=fmt, audit_log=audit_log, html_file=html_file)
+
+
+def decide(git: Git, source: PolicySource, policy: dict[str, Any], updates: Sequence[RefUpdate], *, who: Actor,
+           stage: Stage, server_refs: list[tuple[bytes, str]] | None, label: str, inputs: Inputs, fmt: str,
+           audit_log: str | None, html_file: str | None) -> int:
+    """Judge `updates` and report: record (when asked), deliver notices, print, write the page."""
+    facts = GitFacts(git, Change(tuple(updates), who, stage), server_refs=server_refs, server_label=label,
+                     inputs=inputs, policy=policy, source=source)
     decision = judge(policy, facts)
     if audit_log:  # recorded first: a verdict that cannot be recorded is not shown
         try:
@@ -65,7 +76,25 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
             return EXIT_INTERNAL
     decision = sinks.deliver(decision)
     click.echo(report.render(fmt, decision, verbose=True), nl=False)
+    if html_file:
+        from engine.report.html import judged_paths, page
+
+        code = write_page(html_file, page(decision, paths=judged_paths(facts, decision)))
+        if code:
+            return code
     return decision.exit_code
+
+
+def write_page(path: str, page: str) -> int:
+    """Write a decision page; a page that cannot be written is an error (exit 3), said plainly."""
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as exc:
+        click.echo(f"error: the decision page could not be written to {path} ({exc.strerror or exc})", err=True)
+        return EXIT_INTERNAL
+    click.echo(f"decision page: {path}", err=True)
+    return 0
 
 
 def server_view(git: Git, updates: Sequence[RefUpdate],

@@ -22,10 +22,12 @@ from engine.commands.hook import install
 from engine.resources import resource
 
 
-def demo(*, keep: bool) -> int:
+def demo(*, keep: bool, page: str | None = None) -> int:
     root = tempfile.mkdtemp(prefix="changegate-demo-")
+    # the decision page of the last step outlives the demo's repositories
+    page = os.path.abspath(page or os.path.join(tempfile.gettempdir(), "changegate-demo-decision.html"))
     try:
-        return _tour(root)
+        return _tour(root, page)
     finally:
         if keep:
             click.echo(f"\nThe demo repositories are kept in {root}")
@@ -33,7 +35,7 @@ def demo(*, keep: bool) -> int:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _tour(root: str) -> int:
+def _tour(root: str, page: str) -> int:
     env = {**os.environ, "HOME": root, "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "Dana Developer",
            "GIT_AUTHOR_EMAIL": "dana@example.com", "GIT_COMMITTER_NAME": "Dana Developer",
            "GIT_COMMITTER_EMAIL": "dana@example.com"}
@@ -117,7 +119,7 @@ def _tour(root: str) -> int:
     git("reset", "-q", "--hard", show=False)
     push("tree tag with weights", False, "origin", f"{tree}:refs/tags/just-a-tree")
 
-    _signed_tour(root, env, git, step, results)
+    _signed_tour(root, env, git, step, results, page)
 
     step("Every decision is in the audit log (here: the first server's)")
     audit = os.path.join(server, "changegate", "audit.jsonl")
@@ -140,7 +142,8 @@ def _tour(root: str) -> int:
     if wrong:
         click.secho("The demo did not behave as expected.", fg="red")
         return 1
-    click.echo("\nNext: README.md shows how to protect your own repository.")
+    click.echo(f"\nThe decision page of the last push (open it in a browser): {page}")
+    click.echo("Next: README.md shows how to protect your own repository.")
     return 0
 
 
@@ -164,7 +167,7 @@ bypass:  # break-glass: who may push past which rules, with a reason on the reco
 
 
 def _signed_tour(root: str, env: dict[str, str], git: Callable[..., int], step: Callable[[str], None],
-                 results: list[tuple[str, bool, bool]]) -> None:
+                 results: list[tuple[str, bool, bool]], page: str) -> None:
     """Part two: signed dry-run evidence and a signed approval, on a server with no forge."""
     import sys
 
@@ -218,6 +221,10 @@ def _signed_tour(root: str, env: dict[str, str], git: Callable[..., int], step: 
     policy_cmd("approve", "HEAD", "--key", keys["alice"], "--ref", "refs/heads/main", "--as", "alice@example.com",
                "--comment", "prompt reviewed")
     git("push", "-q", "origin", "refs/notes/changegate/approvals", cwd=work)
+    click.echo("  The same verdict before pushing, with its decision page (rules, approvals, evidence, the change):")
+    policy_cmd("check", "--policy", policy, "--ref", "refs/heads/main", "--old", "origin/main", "--new", "HEAD",
+               "--actor", "dana",
+               "--html", page)
     push("with evidence and approval", True, "origin", "HEAD:refs/heads/main")
 
     step("11. Incident: the prompt misbehaves in production; on-call reverts it at once, past the review, "

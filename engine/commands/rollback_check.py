@@ -31,7 +31,7 @@ from engine.decision import EXIT_ALLOWED, EXIT_DENIED, EXIT_INTERNAL, EXIT_INVAL
 
 
 def rollback_check(*, policy_file: str, watch: bool, interval: float, count: int, failure_limit: int,
-                   now: float | None, ref: str | None, fmt: str) -> int:
+                   now: float | None, ref: str | None, fmt: str, html_file: str | None = None) -> int:
     from engine.facts.measurement import MeasurementFacts
     from engine.judge import judge
     from engine.policy import PolicyError
@@ -48,6 +48,20 @@ def rollback_check(*, policy_file: str, watch: bool, interval: float, count: int
         return EXIT_INVALID
     total = count if watch else 1
     failures = taken = 0
+    taken_list: list[report.Measurement] = []
+
+    def _finish(fmt: str, decision: Decision, verdict: str, code: int, taken: int, failures: int,
+                limit: int, summary: str) -> int:
+        final = report.Rollback(verdict, code, taken, failures, limit, summary, decision.policy,
+                                decision.policy_digest)
+        click.echo(report.render(fmt, final), nl=False)
+        if html_file:
+            from engine.commands.check import write_page
+            from engine.report.html import page
+
+            return write_page(html_file, page(decision, measurements=taken_list, rollback=final)) or code
+        return code
+
     environ = dict(os.environ)  # read once: credentials the policy's sources name
     for index in range(total):
         at = time.time() if now is None else now + index * interval
@@ -60,6 +74,7 @@ def rollback_check(*, policy_file: str, watch: bool, interval: float, count: int
                        err=True)
             return EXIT_INVALID
         measurement = report.Measurement(index + 1, total, at, decision)
+        taken_list.append(measurement)
         taken += 1
         failures += measurement.failed
         click.echo(report.render(fmt, measurement), nl=False)
@@ -80,13 +95,6 @@ def _applied(decision: Decision) -> Decision:
     """The outcomes of the rules that apply to this deploy: a rule at another stage, or for
     another ref, is not part of what is measured (nor listed)."""
     return decision._replace(outcomes=tuple(o for o in decision.outcomes if o.status != "skip"))
-
-
-def _finish(fmt: str, decision: Decision, verdict: str, code: int, taken: int, failures: int,
-            limit: int, summary: str) -> int:
-    click.echo(report.render(fmt, report.Rollback(verdict, code, taken, failures, limit, summary,
-                                                  decision.policy, decision.policy_digest)), nl=False)
-    return code
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -116,8 +124,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                                         "+interval steps, without waiting.")
 @click.option("--format", "fmt", type=click.Choice(report.names()), default="text", show_default=True,
               help="json: one object per measurement per line, then a decision line.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False),
+              help="Also write the decision page here when the check ends: the verdict, every measurement, and the "
+                   "last one's rules with plots of each threshold's window (e.g. beside the JSON: decision.html).")
 def command(policy_file: str, watch: bool, interval: float | None, count: int | None, failure_limit: int,
-            ref: str | None, now_text: str | None, fmt: str) -> None:
+            ref: str | None, now_text: str | None, fmt: str, html_file: str | None) -> None:
     """After a deploy: exit 0 keep, 1 roll back, 2 invalid policy or usage, 3 error."""
     import sys
 
@@ -130,4 +141,5 @@ def command(policy_file: str, watch: bool, interval: float | None, count: int | 
         raise click.UsageError(f"--failure-limit {failure_limit} can never be reached with "
                                f"{count if watch else 1} measurement(s)")
     sys.exit(rollback_check(policy_file=policy_file, watch=watch, interval=30.0 if interval is None else interval,
-                            count=count, failure_limit=failure_limit, now=parse_time(now_text), ref=ref, fmt=fmt))
+                            count=count, failure_limit=failure_limit, now=parse_time(now_text), ref=ref, fmt=fmt,
+                            html_file=html_file))

@@ -139,6 +139,8 @@ def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem
         keys = kind_keys()
         found = ", ".join(k for k in keys if k in value) or "none"
         return [Problem(source, line, col, f"{where} must have exactly one of {', '.join(keys)} (found: {found})")]
+    if kind in ("oneOf", "anyOf") and error.context:
+        return _explain_branch(error, root, data, source)
     if kind in ("oneOf", "anyOf") and isinstance(value, dict) and schema.get("description"):
         # a body whose keys go together in set ways (rego: modules or opa): the schema's words say which
         return [Problem(source, line, col, f"{where} is not allowed as written: {schema['description']}")]
@@ -167,6 +169,47 @@ def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem
                         f"{where} is {len(value):,} characters long: the limit is {schema['maxLength']:,}")]
     message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
     return [Problem(source, line, col, f"{where}: {message}")]
+
+
+def _explain_branch(error: Any, root: Document, data: Any, source: str) -> list[Problem]:
+    """A value valid under none of a oneOf's forms: the form the user most likely meant, and what
+    is wrong with the value in that form ("is not valid under any of the given schemas" helps nobody)."""
+    branches: dict[int, list[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    index = max(branches, key=lambda i: _likeness(error.schema[error.validator][i], error.instance, branches[i]))
+    form = error.schema[error.validator][index]
+    name = next((str(step) for step in reversed(error.absolute_path) if isinstance(step, str)), "the value")
+    lead = (f"{name} has {len(error.schema[error.validator])} allowed forms; the one most likely meant is "
+            f"{_form_name(form)}")
+    problems = []
+    for sub in branches[index]:
+        for problem in _explain(sub, root, data, source):
+            problems.append(problem._replace(message=f"{problem.message} ({lead})"))
+    return problems
+
+
+def _likeness(form: dict[str, Any], value: Any, errors: list[Any]) -> tuple[int, int, int]:
+    """How well `value` fits a oneOf form: its type, then the keys it shares with the form, then
+    the fewest complaints (a form whose type or constant does not even match is the least likely)."""
+    shallow = [e for e in errors if not e.relative_path]
+    type_ok = not any(e.validator in ("type", "const") for e in shallow)
+    shared = len(set(value) & set(form.get("properties", {}))) if isinstance(value, dict) else 0
+    required = set(form.get("required", []))
+    shared += 2 * len(required & set(value)) if isinstance(value, dict) else 0
+    return int(type_ok), shared, -len(errors)
+
+
+def _form_name(form: dict[str, Any]) -> str:
+    """A oneOf form in the user's terms: `{file: ...}`, `a string matching ^refs/`, its description."""
+    if "const" in form:
+        return f"the constant {form['const']!r}"
+    if form.get("type") == "object" and form.get("required"):
+        return "{" + ", ".join(f"{k}: ..." for k in form["required"]) + "}"
+    name = f"a {form['type']}" if isinstance(form.get("type"), str) else "a value"
+    if "pattern" in form:
+        name += f" matching {form['pattern']}"
+    return name
 
 
 def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list[Problem]:

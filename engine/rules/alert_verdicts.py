@@ -66,6 +66,9 @@ class RuleEvaluation(NamedTuple):
     step: float
     error: str | None = None
     error_kind: str | None = None
+    # what the expr returned over the window, per alert label set: (labels, ((time, value), ...)),
+    # for the decision page's plot; an alert's expr returns a series only while its condition holds
+    series: tuple[tuple[Labels, tuple[tuple[float, float], ...]], ...] = ()
 
 
 class AlertsResult(NamedTuple):
@@ -113,16 +116,20 @@ def evaluate_rule(client: PrometheusAPI, rule: AlertRule, *, at: float, step: fl
     else:
         expected = list(range(round((at - rule.for_) * 1000), last_ms + 1, round(width * 1000)))
     present: dict[Labels, set[int]] = {}
+    points: dict[Labels, list[tuple[float, float]]] = {}
     for series in result.series:
-        times = present.setdefault(_alert_labels(rule, series.labels), set())
+        labels = _alert_labels(rule, series.labels)
+        times = present.setdefault(labels, set())
         times.update(round(sample.timestamp * 1000) for sample in series.samples)
+        points.setdefault(labels, []).extend((sample.timestamp, sample.value) for sample in series.samples)
     if rule.for_ <= 0:  # an instant answer is stamped with the query time
         present = {labels: {last_ms} for labels in present}
     firing = tuple(sorted(labels for labels, times in present.items() if times.issuperset(expected)))
     pending = tuple(
         sorted(labels for labels, times in present.items() if last_ms in times and not times.issuperset(expected))
     )
-    return RuleEvaluation(rule, firing, pending, width)
+    return RuleEvaluation(rule, firing, pending, width,
+                          series=tuple((labels, tuple(sorted(found))) for labels, found in sorted(points.items())))
 
 
 def firing_alerts(

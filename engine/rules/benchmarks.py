@@ -134,6 +134,24 @@ class RequireBenchmark(Rule):
         seen.append(_seen("baseline", baseline) if baseline else f"baseline: missing ({missing})" if missing
                     else "baseline: none configured (bounds only)")
         message = comparison.explanation
+        return self._plotted(self._verdict(comparison, message, seen, required, missing), comparison)
+
+    def _plotted(self, outcome: Outcome, comparison: Any) -> Outcome:
+        """The intervals behind the verdict, for the decision page's forest plot."""
+        c = comparison
+        return outcome._replace(data={
+            "kind": "benchmark", "metric": c.metric, "higher_is_better": c.higher_is_better,
+            "confidence": c.confidence, "method": c.method, "verdict": c.verdict,
+            "candidate": _interval(c.candidate, c.confidence),
+            "baseline": _interval(c.baseline, c.confidence) if c.baseline is not None else None,
+            "regression": c.regression,
+            "regression_ci": list(c.regression_ci) if c.regression_ci is not None else None,
+            "max_regression": c.margin.absolute if c.margin is not None else None,
+            "min": self.params.min, "max": self.params.max})
+
+    def _verdict(self, comparison: Any, message: str, seen: list[str], required: str, missing: str) -> Outcome:
+        p = self.params
+        metric = p.metric
         if comparison.verdict == "pass":
             if missing:
                 return self.outcome("warn", f"baseline missing ({missing}); judged on min/max only: {message}",
@@ -233,6 +251,22 @@ def _from_evidence(facts: Facts, tree: str, metric: str, what: str) -> Measureme
 
 def _seen(side: str, m: Measurement) -> str:
     return f"{side}: {m.metric} = {m.describe()} from {m.source}"
+
+
+def _interval(m: Measurement, confidence: float) -> dict[str, Any]:
+    """A measurement's value and, when its uncertainty is known, its two-sided interval (normal
+    approximation: the plot shows the spread; the verdict used engine.stats' own method)."""
+    import math
+    from statistics import NormalDist, stdev
+
+    stderr = m.stderr
+    if stderr is None and len(m.samples) > 1:
+        stderr = stdev(m.samples) / math.sqrt(len(m.samples))
+    if stderr is None and m.proportion and m.n:
+        stderr = math.sqrt(max(m.value * (1 - m.value), 0.0) / m.n)
+    half = NormalDist().inv_cdf(0.5 + confidence / 2) * stderr if stderr is not None else None
+    return {"value": m.value, "low": m.value - half if half is not None else None,
+            "high": m.value + half if half is not None else None, "n": m.n, "source": m.source}
 
 
 def _required(p: BenchmarkParams) -> str:

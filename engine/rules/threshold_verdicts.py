@@ -113,6 +113,7 @@ class SeriesVerdict(NamedTuple):
     violated: bool
     reason: str
     missing_steps: int = 0
+    points: tuple[tuple[float, float], ...] = ()  # (time, value) the series had, for a plot of the window
 
     @property
     def name(self) -> str:
@@ -213,7 +214,8 @@ def judge_instant(result: QueryResult, condition: Condition, *, query: str, at: 
         sample = series.samples[-1]
         held = condition.holds(sample.value)
         reason = "" if held else f"{condition.why_not(sample.value)} at {format_time(sample.timestamp)}"
-        verdicts.append(SeriesVerdict(series.labels, sample.value, sample.timestamp, not held, reason))
+        verdicts.append(SeriesVerdict(series.labels, sample.value, sample.timestamp, not held, reason,
+                                      points=((sample.timestamp, sample.value),)))
     ordered = tuple(verdicts)
     verdict, message = _summarise(ordered, condition)
     return ThresholdResult(verdict, query, required, at, None, None, ordered, message)
@@ -291,6 +293,7 @@ def judge_range(
                 bool(reasons),
                 "; ".join(reasons),
                 len(missing),
+                tuple((sample.timestamp, sample.value) for sample in series.samples),
             )
         )
     ordered = tuple(verdicts)

@@ -109,7 +109,8 @@ class RequireThreshold(LiveRule):
                                   required=p.query, fix=_CONFIG_FIX, error=True)
         result = evaluate_threshold(client, p.query, below=p.below, above=p.above, between=p.between,
                                     for_=for_, at=facts.now)
-        return self._judged(result)
+        outcome = self._judged(result)
+        return outcome._replace(data=_plot_data(result, p))
 
     def _judged(self, result: ThresholdResult) -> Outcome:
         p = self.params
@@ -174,7 +175,7 @@ class RequireAlerts(LiveRule):
                                   fix=_CONFIG_FIX, error=True)
         live = abs(time.time() - facts.now) <= LIVE_SKEW
         result = firing_alerts(client, rules, at=facts.now, deny_when=deny_when, ask_server=live)
-        return self._judged(result, required, live)
+        return self._judged(result, required, live)._replace(data=_alerts_plot_data(result))
 
     def _judged(self, result: AlertsResult, required: str, live: bool) -> Outcome:
         note = "" if live else " (time in the past: judged by evaluating the rules over history, " \
@@ -198,6 +199,42 @@ def _alert_name(alert: str, labels: tuple[tuple[str, str], ...]) -> str:
     """`RolloutErrorRateHigh{service="bad"}`: the alert, then the labels that tell instances apart."""
     inner = ", ".join(f'{key}="{value}"' for key, value in labels if key != "alertname")
     return f"{alert}{{{inner}}}" if inner else alert
+
+
+MAX_PLOTTED_SERIES = 20  # a plot of more is unreadable; the outcome's text lists every failing one
+
+
+def _plot_data(result: ThresholdResult, params: ThresholdParams) -> dict[str, object]:
+    """What the decision page plots: each series over the judged window, the bounds, the window."""
+    return {"kind": "threshold", "query": result.query, "at": result.at, "for": result.for_, "step": result.step,
+            "below": params.below, "above": params.above,
+            "between": list(params.between) if params.between is not None else None,
+            "series": [{"name": s.name or "{}", "violated": s.violated, "points": [list(p) for p in s.points]}
+                       for s in result.series[:MAX_PLOTTED_SERIES]],
+            "series_total": len(result.series)}
+
+
+MAX_PLOTTED_ALERTS = 6
+
+
+def _alerts_plot_data(result: AlertsResult) -> dict[str, object]:
+    """What the decision page plots for an alerts rule: per alerting rule, what its expr returned
+    over its `for` window (a series exists only while the condition holds), with the bound the
+    expr compares against when it ends in one (`... > 0.05`)."""
+    import re
+
+    from engine.facts.prometheus import format_labels
+
+    rules = []
+    for e in result.evaluations[:MAX_PLOTTED_ALERTS]:
+        bound = re.search(r"(>=|<=|>|<)\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)\s*$", e.rule.expr)
+        firing = set(e.firing)
+        rules.append({"name": e.rule.name, "expr": e.rule.expr, "for": e.rule.for_, "step": e.step,
+                      "bound": [bound.group(1), float(bound.group(2))] if bound else None,
+                      "series": [{"name": format_labels(labels), "violated": labels in firing,
+                                  "points": [list(p) for p in points]}
+                                 for labels, points in e.series[:MAX_PLOTTED_SERIES]]})
+    return {"kind": "alerts", "at": result.at, "rules": rules, "rules_total": len(result.evaluations)}
 
 
 def _series_lines(result: ThresholdResult) -> list[str]:

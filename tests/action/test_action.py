@@ -272,3 +272,93 @@ def test_replacement_refs_in_the_checkout_do_not_hide_the_pr_commits(repo: Repo,
     code, out, outputs, _ = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
     assert code == 1 and outputs["decision"] == "denied", out
     assert "model.gguf" in out
+
+
+def test_a_push_that_creates_a_branch_is_judged_by_the_default_branchs_policy(repo: Repo,
+                                                                               fake_github: FakeGitHub) -> None:
+    repo.write("model.gguf", "weights\n")
+    head = repo.open_pr()
+    payload = {"ref": "refs/heads/feature", "before": "0" * 40, "after": head, "created": True,
+               "repository": {"default_branch": "main"}, "pusher": {"name": "dana"}}
+    code, out, outputs, summary = run_action(repo, fake_github, "push", payload)
+    assert code == 1 and outputs["decision"] == "denied", out
+    assert "no-weights" in summary and "model.gguf" in out
+    report = json.loads(Path(outputs["report"]).read_text())
+    assert report["policy"]["name"] == "pr-policy"
+    [judged] = report["judged"]
+    assert judged["ref"] == "refs/heads/feature" and judged["commits"] == [head]  # the commits not on main
+
+
+def test_a_clean_new_branch_is_allowed(repo: Repo, fake_github: FakeGitHub) -> None:
+    repo.write("src/app.py", "print('hi')\n")
+    head = repo.open_pr()
+    payload = {"ref": "refs/heads/feature", "before": "0" * 40, "after": head,
+               "repository": {"default_branch": "main"}, "pusher": {"name": "dana"}}
+    code, out, outputs, _ = run_action(repo, fake_github, "push", payload)
+    assert code == 0 and outputs["decision"] == "allowed", out
+
+
+def test_an_invalid_policy_ends_with_error_outputs_and_a_summary(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    repo = Repo(tmp_path, "version: 1\nrules:\n  - id: x\n    deny_paths: ['*.gguf']\n    enforcement: warn\n")
+    repo.write("src/app.py", "print('hi')\n")
+    head = repo.open_pr()
+    code, out, outputs, summary = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 2
+    assert outputs["decision"] == "error"
+    report = json.loads(Path(outputs["report"]).read_text())
+    assert report["decision"] == "error" and report["allowed"] is False
+    assert "allowed: enforce, evaluate" in report["problems"][0]
+    assert "## changegate: error: invalid policy" in summary and "allowed: enforce, evaluate" in summary
+    assert "::error title=changegate%3A invalid policy::" in out
+
+
+def test_an_unsupported_event_ends_with_error_outputs_and_a_summary(repo: Repo, fake_github: FakeGitHub) -> None:
+    code, out, outputs, summary = run_action(repo, fake_github, "issues", {"action": "opened"})
+    assert code == 2 and outputs["decision"] == "error"
+    assert "event 'issues' is not supported" in summary
+    assert json.loads(Path(outputs["report"]).read_text())["error"] == "unsupported event"
+
+
+def test_the_decision_page_is_written_and_linked_from_the_summary(repo: Repo, fake_github: FakeGitHub) -> None:
+    repo.write("model.gguf", "weights\n")
+    head = repo.open_pr()
+    code, out, outputs, summary = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 1
+    page = Path(outputs["page"]).read_text()
+    assert "The merge into refs/heads/main is DENIED by policy &#x27;pr-policy&#x27;" in page
+    assert "model.gguf" in page
+    # the action's next steps: upload-artifact (GitHub's), then the link into the job summary
+    action = YAML(typ="safe").load((ROOT / "action.yml").read_text())
+    steps = {s.get("id"): s for s in action["runs"]["steps"]}
+    assert steps["upload"]["uses"].startswith("actions/upload-artifact@")
+    assert steps["upload"]["with"]["path"] == "${{ steps.judge.outputs.page }}"
+    assert "always()" in steps["upload"]["if"]  # a denial fails the judge step: the page is uploaded anyway
+    summary_file = repo.root / "runner-temp" / "summary"
+    url = "https://github.com/acme/models/actions/runs/1/artifacts/2"
+    proc = subprocess.run(["bash", "-e", "-c", steps["link"]["run"]], capture_output=True, text=True, check=False,
+                          env={**os.environ, "ARTIFACT_URL": url, "GITHUB_STEP_SUMMARY": str(summary_file)})
+    assert proc.returncode == 0, proc.stderr
+    assert f"**[Decision page]({url})**" in summary_file.read_text()
+
+
+def test_the_check_run_links_the_workflow_run_that_holds_the_page(repo: Repo, fake_github: FakeGitHub,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_RUN_ID", "4242")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example.com")
+    repo.write("model.gguf", "weights\n")
+    head = repo.open_pr()
+    code, _, _, _ = run_action(repo, fake_github, "pull_request", pr_event(repo, head))
+    assert code == 1
+    [run] = fake_github.check_runs.values()
+    assert "[Decision page (artifact changegate-decision)](https://github.example.com/acme/models/actions/runs/4242)" \
+        in run.summary
+
+
+def test_a_new_branch_without_a_default_branch_is_an_error_not_an_allow(repo: Repo, fake_github: FakeGitHub) -> None:
+    repo.write("src/app.py", "print('hi')\n")
+    head = repo.open_pr()
+    payload = {"ref": "refs/heads/feature", "before": "0" * 40, "after": head,
+               "repository": {"default_branch": "trunk"}, "pusher": {"name": "dana"}}
+    code, out, outputs, summary = run_action(repo, fake_github, "push", payload)
+    assert code == 2 and outputs["decision"] == "error", out
+    assert "refs/heads/trunk cannot be fetched" in summary

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.helpers.repos import policy_cli
 
 
-def test_demo_runs_and_every_scenario_behaves() -> None:
-    proc = policy_cli("demo")
+def test_demo_runs_and_every_scenario_behaves(tmp_path: Path) -> None:
+    page = tmp_path / "last-step.html"
+    proc = policy_cli("demo", "--html", str(page))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[DENY] no-weights-in-git" in proc.stdout
     assert "[DENY] protect-main" in proc.stdout
@@ -17,3 +20,7 @@ def test_demo_runs_and_every_scenario_behaves() -> None:
     assert "remote: [BYPASSED] prompts-need-review" in proc.stdout
     assert "ok   break-glass revert: accepted" in proc.stdout
     assert "reason: INC-4711: revert bad prompt" in proc.stdout
+    assert f"The decision page of the last push (open it in a browser): {page}" in proc.stdout
+    html = page.read_text()
+    assert "The push to refs/heads/main is ALLOWED by policy &#x27;llm-remediation-signed&#x27;" in html
+    assert "alice@example.com" in html  # the approval, in the approvals section

@@ -162,3 +162,36 @@ def test_the_bundled_pack_fits_the_limits_with_room() -> None:
         data = f.read()
     _, policy = load_policy(data, "pack")
     assert len(data) < MAX_BYTES // 50 and len(policy["rules"]) < MAX_RULES // 50
+
+
+BENCHMARK = """version: 1
+trust: {{allowed_signers: .changegate/allowed_signers}}
+rules:
+  - id: bench
+    on: [merge]
+    require:
+      benchmark:
+        metric: acc
+        {body}
+"""
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # `format` belongs to the rule, not inside results: the {file: ...} form is the one meant
+    ("results: {file: results.json, format: lm-eval}",
+     "P:9:39: unknown key 'format' in rules[0] (id 'bench').require.benchmark.results; allowed keys: file, key, "
+     "n_key, stderr_key (results has 4 allowed forms; the one most likely meant is {file: ...})"),
+    ("results: {mlflow: {run: abc}}",
+     "unknown key 'run' in rules[0] (id 'bench').require.benchmark.results.mlflow; allowed keys: experiment_ids, "
+     "filter, mode, run_id, run_name (results has 4 allowed forms; the one most likely meant is {mlflow: ...})"),
+    ("results: refs/heads/x\n        baseline: heads/main",
+     "'heads/main' in rules[0] (id 'bench').require.benchmark.baseline is not allowed"),
+    ("results: evidence\n        max_regression: '2 %'",
+     "(max_regression has 2 allowed forms; the one most likely meant is a string matching ^[0-9]+(\\.[0-9]+)?%$)"),
+])
+def test_a_value_valid_under_no_form_names_the_form_meant_and_the_wrong_key(tmp_path: Path, body: str,
+                                                                            expected: str) -> None:
+    code, err, _ = validate(tmp_path, BENCHMARK.format(body=body))
+    assert code == 2
+    assert expected in err, err
+    assert "is not valid under any of the given schemas" not in err
