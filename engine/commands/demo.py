@@ -221,15 +221,19 @@ def _signed_tour(root: str, env: dict[str, str], git: Callable[..., int], step: 
     policy_cmd("approve", "HEAD", "--key", keys["alice"], "--ref", "refs/heads/main", "--as", "alice@example.com",
                "--comment", "prompt reviewed")
     git("push", "-q", "origin", "refs/notes/changegate/approvals", cwd=work)
-    click.echo("  The same verdict before pushing, with its decision page (rules, approvals, evidence, the change):")
+    click.echo("  The same verdict before pushing:")
     policy_cmd("check", "--policy", policy, "--ref", "refs/heads/main", "--old", "origin/main", "--new", "HEAD",
-               "--actor", "dana",
-               "--html", page)
+               "--actor", "dana")
     push("with evidence and approval", True, "origin", "HEAD:refs/heads/main")
 
     step("11. Incident: the prompt misbehaves in production; on-call reverts it at once, past the review, "
          "with a reason (break-glass)")
     git("revert", "--no-edit", "HEAD", cwd=work)
+    git("fetch", "-q", "origin", cwd=work)
+    click.echo("  The verdict before pushing, with its decision page (rules, what was bypassed and why, "
+               "approvals, evidence, the change):")
+    policy_cmd("check", "--policy", policy, "--ref", "refs/heads/main", "--old", "origin/main", "--new", "HEAD",
+               "--actor", _local_user(), "--bypass", "INC-4711: revert bad prompt", "--html", page)
     push("break-glass revert", True, "-o", "changegate.bypass=INC-4711: revert bad prompt", "origin",
          "HEAD:refs/heads/main")
     from engine.audit import read

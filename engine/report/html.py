@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from engine.report import Report
 
 _STATUS = {"pass": ("✓", "passed"), "fail": ("✗", "failed"), "warn": ("!", "warning"),
-           "skip": ("–", "not applied"), "error": ("⚠", "error")}
+           "skip": ("–", "not applied"), "error": ("⚠", "error"), "bypassed": ("↷", "bypassed (break-glass)")}
 _KIND_SECTIONS = {"require.approvals": "approvals", "require.evidence": "evidence"}
 
 
@@ -104,6 +104,11 @@ def verdict_sentence(decision: Decision) -> str:
                + (" (a rule could not be evaluated, so nothing is proven)" if decision.crashed else ""))
         return f"{what} is DENIED by policy {decision.policy!r}: {why}."
     note = f", with {len(warnings)} warning(s): {', '.join(warnings)}" if warnings else ""
+    bypass = decision.bypass
+    if bypass is not None and bypass.status == "granted":
+        return (f"{what} is ALLOWED by policy {decision.policy!r} only because {bypass.actor} bypassed "
+                f"{len(bypass.rules)} rule(s) that denied it ({', '.join(bypass.rules)}; break-glass, reason: "
+                f"{bypass.reason or 'none given'}){note}.")
     return (f"{what} is ALLOWED by policy {decision.policy!r}: all {len(applied)} applied rule(s) "
             f"passed{note}.")
 
@@ -454,7 +459,7 @@ th,td{text-align:left;vertical-align:top;padding:.45rem .5rem;border-bottom:1px 
 td{overflow-wrap:anywhere}
 td ul,td p{margin:0 0 .3rem;padding-left:1.1rem}td p{padding-left:0}
 .badge{display:inline-block;white-space:nowrap;font-weight:600;padding:0 .4rem;border:1px solid;border-radius:.3rem}
-.badge.pass{color:var(--ok)}.badge.fail,.badge.error{color:var(--bad)}.badge.warn{color:var(--warn)}
+.badge.pass{color:var(--ok)}.badge.fail,.badge.error{color:var(--bad)}.badge.warn,.badge.bypassed{color:var(--warn)}
 .badge.skip{color:var(--muted)}.note{color:var(--muted);font-size:.9em}
 figure.plot{margin:1rem 0}figure.plot svg{display:block;width:100%;max-width:48rem;height:auto}
 figcaption{color:var(--muted);font-size:.9rem;overflow-wrap:anywhere}

@@ -54,7 +54,15 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
     policy_file = _policy_file(decision.policy_source)
     lines = {rule.id: rule.line for rule in decision.rules}
     results = [_result(o, rules[o.rule], policy_file, lines.get(o.rule))
-               for o in decision.outcomes if o.status in ("fail", "warn", "error")]
+               for o in decision.outcomes if o.status in ("fail", "warn", "error", "bypassed")]
+    if decision.bypass is not None and decision.bypass.status == "granted":
+        # a bypassed finding is still a finding: SARIF's suppression says who waived it and why
+        waived = {"kind": "external", "status": "accepted",
+                  "justification": f"break-glass by {decision.bypass.actor}: {decision.bypass.reason}"}
+        for result in results:
+            if result["ruleId"] in decision.bypass.rules:
+                result["level"] = "error"
+                result["suppressions"] = [waived]
     notifications = [{"level": "error", "message": {"text": f"rule {rule} could not be evaluated (it raised): "
                                                             "its outcome is an error, and the change is denied"},
                       "descriptor": {"id": rule}} for rule in decision.crashed]

@@ -22,5 +22,7 @@ def test_demo_runs_and_every_scenario_behaves(tmp_path: Path) -> None:
     assert "reason: INC-4711: revert bad prompt" in proc.stdout
     assert f"The decision page of the last push (open it in a browser): {page}" in proc.stdout
     html = page.read_text()
-    assert "The push to refs/heads/main is ALLOWED by policy &#x27;llm-remediation-signed&#x27;" in html
-    assert "alice@example.com" in html  # the approval, in the approvals section
+    assert ("The push to refs/heads/main is ALLOWED by policy &#x27;llm-remediation-signed&#x27; only because "
+            in html)
+    assert "break-glass, reason: INC-4711: revert bad prompt" in html
+    assert "bypassed (break-glass)" in html

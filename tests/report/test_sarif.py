@@ -122,3 +122,30 @@ def test_a_finding_with_lines_is_located_at_each_line() -> None:
               for loc in log["runs"][0]["results"][0]["locations"]]
     assert places == [("config/app.env", {"startLine": 3}), ("config/app.env", {"startLine": 17}),
                       ("README.md", None)]
+
+
+def test_a_bypassed_finding_stays_a_result_with_its_suppression_and_the_page_says_why(tmp_path: Path) -> None:
+    policy = "version: 1\nname: glass\nbypass: {actors: [oncall], rules: [no-weights]}\nrules:\n" \
+             "  - id: no-weights\n    deny_paths: ['*.gguf']\n"
+    server = Server(tmp_path, policy)
+    clone = Clone(tmp_path, server)
+    clone.write(".changegate/policy.yml", policy)
+    clone.commit("init")
+    assert clone.push("HEAD:refs/heads/main").code == 0
+    clone.commit("restore", "m.gguf")
+    page = tmp_path / "page.html"
+    proc = policy_cli("check", "--repo", str(clone.path), "--policy-ref",
+                      "refs/remotes/origin/main:.changegate/policy.yml", "--ref", "refs/heads/main", "--old",
+                      "origin/main", "--new", "HEAD", "--actor", "oncall", "--bypass", "INC-9: restore",
+                      "--format", "sarif", "--html", str(page), cwd=clone.path)
+    assert proc.returncode == 0, proc.stderr
+    log = json.loads(proc.stdout)
+    validate(log)
+    [result] = log["runs"][0]["results"]
+    assert result["ruleId"] == "no-weights" and result["level"] == "error"
+    assert result["suppressions"] == [{"kind": "external", "status": "accepted",
+                                       "justification": "break-glass by oncall: INC-9: restore"}]
+    html = page.read_text()
+    assert "only because oncall bypassed 1 rule(s) that denied it (no-weights; break-glass, reason: INC-9: restore)" \
+        in html
+    assert "bypassed (break-glass)" in html
