@@ -27,6 +27,7 @@ from engine.rules import build_rules
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from engine.facts.interface import Facts
@@ -36,9 +37,12 @@ _CRASH_FIX = "retry; if it persists, report it to the repository administrator"
 _CRASH_FIX_MEASURED = "report it to the policy's maintainers"  # no repository, no administrator of one
 
 
-def judge(policy: dict[str, Any], facts: Facts) -> Decision:
+def judge(policy: dict[str, Any], facts: Facts, *, rules: Sequence[Rule] | None = None) -> Decision:
+    """`rules`: the policy's rules built once by the caller (build_rules), for one that judges many
+    changes with one policy (`policy replay`); rules hold no state between changes, and building
+    them again for each change would rebuild every pattern set."""
     outcomes, crashed = [], []
-    rules = _rules(policy, facts)
+    rules = _rules(policy, facts, rules)
     if not facts.measurement and any(rule.needs_paths and facts.stage in rule.stages for rule in rules):
         try:
             facts.prefetch()
@@ -56,8 +60,8 @@ def judge(policy: dict[str, Any], facts: Facts) -> Decision:
                     facts.updates, tuple(outcomes), tuple(crashed), tuple(facts.judged()))
 
 
-def _rules(policy: dict[str, Any], facts: Facts) -> list[Rule]:
-    rules = build_rules(policy)
+def _rules(policy: dict[str, Any], facts: Facts, built: Sequence[Rule] | None) -> list[Rule]:
+    rules = list(built) if built is not None else build_rules(policy)
     if facts.measurement:
         from engine.rules.thresholds import LiveRule
 

@@ -1,0 +1,325 @@
+"""Replay a policy over history: what would it have denied, had it been on?
+
+Each first-parent step of a replayed ref (`old..new`, oldest first) is taken for the push
+that made it and judged by the one pipeline (engine.judge.judge), as the hook would have
+judged it: stage push (or the stage asked for), the server holding the replayed refs as
+they were before that step, and `now` the step's commit time.
+
+Speed: history is read by two git processes per replay, whatever its length: one
+`git log --first-parent` per ref for the steps and their times, and one `git log --raw` for
+every commit with its changed paths. Each step's commits are then found in memory (a
+walk from the new commit that stops at what the ref, or the server, already had) and
+handed to the rules through engine.facts.replay.ReplayFacts. The rules are built once, so
+their compiled pattern sets serve every step.
+
+What cannot be replayed is said, never guessed:
+* live rules (threshold, alerts, benchmark) judge the running system, at merge and deploy
+  only. At stage merge or deploy, threshold and alerts rules are judged at each step's
+  time when the policy configures sources.prometheus (Prometheus answers for the past);
+  every other live rule is reported as not replayable, counted and named.
+* records (approvals, evidence notes) are read as they are now: history does not keep
+  the notes refs' past values. The report names the rules this concerns.
+* the pusher is not in history: nobody is exempt through except.actors unless --actor
+  names who to judge as.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+from engine.change import Actor, Change, Commit, Inputs, RefUpdate
+from engine.decision import Decision
+from engine.facts.replay import ReplayFacts
+from engine.git import Git
+from engine.judge import judge
+from engine.policy.patterns import Matcher
+from engine.rules import build_rules
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.change import Stage
+    from engine.policy.patterns import Verdict
+    from engine.rules.base import Rule
+
+# Kinds whose verdict depends on records stored as git notes, read as they are now.
+RECORD_KINDS = ("require.approvals", "require.evidence")
+# Live kinds that can be judged at a past time, given a configured Prometheus.
+HISTORICAL_KINDS = ("require.threshold", "require.alerts")
+UNKNOWN_PUSHER = Actor("", "replay", "history (the pusher is not recorded)")
+
+
+class ReplayError(Exception):
+    """What the user asked for cannot be replayed (no such ref, not a commit): a usage error."""
+
+
+class Step(NamedTuple):
+    """One reconstructed update of a ref: a first-parent step."""
+
+    ref: bytes
+    old: str  # "" when the ref did not exist (its root commit creates it)
+    new: str
+    time: float  # the committer time of `new`
+
+
+class History(NamedTuple):
+    commits: dict[str, Commit]  # every commit the steps bring, with its changed paths
+    steps: list[Step]  # in replay order: each ref's own order, refs interleaved by commit time
+    seeds: dict[bytes, str]  # a ref forked from an earlier replayed ref within the window: its fork commit
+    width: int  # object id length (40 for SHA-1, 64 for SHA-256)
+
+
+class Found(NamedTuple):
+    """One rule's failing (or warning) outcome on one step, with the commits and paths it names."""
+
+    step: Step
+    rule: str
+    status: str
+    denies: bool
+    message: str
+    seen: tuple[str, ...]
+    required: str
+    fix: str
+    commits: tuple[str, ...]
+    paths: tuple[str, ...]
+
+
+class Skipped(NamedTuple):
+    rule: str
+    kind: str
+    reason: str
+
+
+class Plan(NamedTuple):
+    """Which rules the replay judges, and what it says about the others."""
+
+    policy: dict[str, Any]  # the compiled policy without the rules it cannot replay
+    not_replayable: tuple[Skipped, ...]
+    records_now: tuple[str, ...]  # rules judged with records as they are now
+    other_stages: tuple[str, ...]  # rules never judged at the replayed stage
+
+
+def plan(policy: dict[str, Any], stage: Stage) -> Plan:
+    """Split the policy's rules into those replayed and those reported as not replayable."""
+    prometheus = "prometheus" in (policy.get("sources") or {})
+    kept, skipped, records, elsewhere = [], [], [], []
+    for spec in policy["rules"]:
+        kind = spec["kind"]
+        live = _is_live(spec)
+        if stage not in spec["on"]:
+            elsewhere.append(spec["id"])
+            if live:
+                skipped.append(Skipped(spec["id"], kind, f"live data ({kind}), judged at {', '.join(spec['on'])}; "
+                                                         f"the replay judges stage {stage}"))
+            continue
+        if live and not (kind in HISTORICAL_KINDS and prometheus):
+            why = ("reads the live system (an evaluation run, a results file or MLflow) as it is now, "
+                   "not as it was" if kind not in HISTORICAL_KINDS else "the policy configures no sources.prometheus")
+            skipped.append(Skipped(spec["id"], kind, why))
+            continue
+        if kind in RECORD_KINDS:
+            records.append(spec["id"])
+        kept.append(spec)
+    return Plan({**policy, "rules": kept}, tuple(skipped), tuple(records), tuple(elsewhere))
+
+
+def _is_live(spec: dict[str, Any]) -> bool:
+    import importlib
+
+    module, name = spec["implementation"]
+    return bool(getattr(importlib.import_module(module), name).live)
+
+
+def default_ref(git: Git) -> str:
+    """The repository's HEAD branch, as a full ref name."""
+    code, out = git.run_status("symbolic-ref", "--quiet", "HEAD", ok=(0, 1, 128))
+    name = out.decode("utf-8", "surrogateescape").strip()
+    if code != 0 or not name.startswith("refs/"):
+        raise ReplayError("HEAD names no branch here: give the ref(s) to replay with --ref refs/heads/NAME")
+    return name
+
+
+def read_history(git: Git, refs: Sequence[str], *, since: float | None) -> History:
+    """Every step of `refs` (full names) whose commit time is at or after `since` (epoch seconds;
+    None: the whole history), and every commit those steps bring. A ref's window ends at the
+    first first-parent commit older than `since`."""
+    chains: list[tuple[bytes, list[tuple[str, str, float]]]] = []
+    claimed: set[str] = set()  # first-parent commits of the refs listed before
+    seeds: dict[bytes, str] = {}
+    tips, exclude, width = [], [], 40
+    for name in refs:
+        tip = _tip(git, name)
+        width = len(tip)
+        chain = []
+        for line in git.run("log", "--first-parent", "--format=%H %ct %P", tip).decode("ascii").splitlines():
+            oid, stamp, *parents = line.split()
+            if since is not None and int(stamp) < since:
+                break
+            chain.append((oid, parents[0] if parents else "", float(stamp)))
+        chain.reverse()
+        fork = ""
+        while chain and chain[0][0] in claimed:  # branched off a ref replayed before it: replayed from there
+            fork = chain.pop(0)[0]
+        raw = name.encode("utf-8", "surrogateescape")
+        if fork:
+            seeds[raw] = fork
+        elif chain and chain[0][1]:
+            exclude.append(chain[0][1])  # what the ref held when the window opens
+        claimed.update(oid for oid, _, _ in chain)
+        if chain:
+            tips.append(chain[-1][0])
+        chains.append((raw, chain))
+    # the walk, then its diffs over parallel diff-tree processes (git's single-threaded hot spot)
+    walked = git.rev_list(tips, exclude=[o for o in exclude if o not in claimed]) if tips else []
+    listed = git.commits([oid for oid, _ in walked])
+    commits = {c.oid: c for c in listed}
+    per_ref = [[Step(raw, parent, oid, stamp) for oid, parent, stamp in chain] for raw, chain in chains]
+    steps = list(heapq.merge(*per_ref, key=lambda s: s.time))  # keeps each ref's own order
+    return History(commits, steps, seeds, width)
+
+
+def _tip(git: Git, name: str) -> str:
+    if not name.startswith("refs/"):
+        raise ReplayError(f"{name!r} is not a full ref name: write refs/heads/{name} (or refs/tags/...)")
+    oid = git.ref(name)
+    if oid is None:
+        raise ReplayError(f"no ref {name} in {git.git_dir} (refs are matched by their exact full name)")
+    found = git.objects([oid], peel=True)[0]
+    if found is None or found[1] != "commit":
+        raise ReplayError(f"{name} points at a {found[1] if found else 'missing object'}, not a commit: "
+                          "only a commit has a history to replay")
+    return found[0]
+
+
+class Replay:
+    """Judges the steps of a History in order, keeping what the server held after each."""
+
+    def __init__(self, git: Git, history: History, plan: Plan, *, stage: Stage, actor: Actor,
+                 source: Any, environ: dict[str, str] | None = None) -> None:
+        self.git = git
+        self.history = history
+        self.plan = plan
+        self.stage: Stage = stage
+        self.actor = actor
+        self.source = source
+        self.environ = environ
+        self.rules = build_rules(plan.policy)
+        for rule in self.rules:
+            remember_matches(rule)
+        self._value: dict[bytes, str] = {}  # each replayed ref's value on the server
+        self._reached: dict[bytes, set[str]] = {}  # commits (of the walk) each ref's value reaches
+        self._server: set[str] = set()  # commits (of the walk) any replayed ref reaches
+        self._current: list[tuple[bytes, str]] | None = None
+        for step in history.steps:  # a ref whose window opens with a value holds it from the start
+            if step.ref not in self._value and step.old and step.ref not in history.seeds:
+                self._value[step.ref] = step.old
+        for ref, fork in history.seeds.items():
+            self._reached[ref] = {c.oid for c in self._new(fork, [])}
+
+    def run(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[Step, Decision, ReplayFacts]]:
+        """Judge each step; yields the step, its decision and the facts it was judged on."""
+        zero = "0" * self.history.width
+        for step in self.history.steps:
+            if step.ref not in self._value and step.old:
+                self._value[step.ref] = step.old  # forked: the ref starts at its fork commit
+            reached = self._reached.setdefault(step.ref, set())
+            update = RefUpdate(step.old or zero, step.new, step.ref)
+            ref_new = self._new(step.new, [reached])
+            server_new = self._new(step.new, [self._server])
+            facts = ReplayFacts(
+                self.git, Change((update,), self.actor, self.stage),
+                inputs=Inputs(now=step.time, environ=self.environ), policy=self.plan.policy, source=self.source,
+                server=server_new, ref=ref_new, server_refs=list(self._value.items()),
+                created=self._created, current_refs=self._current_refs)
+            decision = judge(self.plan.policy, facts, rules=self.rules)
+            reached.update(c.oid for c in ref_new)
+            self._server.update(c.oid for c in server_new)
+            self._value[step.ref] = step.new
+            if progress is not None:
+                progress(1)
+            yield step, decision, facts
+
+    def _created(self, update: RefUpdate, refs: Matcher) -> list[Commit]:
+        """A created ref, for a rule with refs: the commits not on any other replayed ref it matches."""
+        others = [self._reached.get(name, set()) for name in self._value if name != update.ref and refs.match(name)]
+        return self._new(update.new, others)
+
+    def _new(self, start: str, known: list[set[str]]) -> list[Commit]:
+        """Commits reachable from `start` and from none of `known` (nor from before the window),
+        oldest first as far as the walk tells."""
+        commits = self.history.commits
+        if start not in commits or any(start in k for k in known):
+            return []
+        found, todo, seen = [], [start], {start}
+        while todo:
+            oid = todo.pop()
+            commit = commits[oid]
+            found.append(commit)
+            for parent in commit.parents:
+                if parent not in seen and parent in commits and not any(parent in k for k in known):
+                    seen.add(parent)
+                    todo.append(parent)
+        found.reverse()
+        return found
+
+    def _current_refs(self) -> list[tuple[bytes, str]]:
+        if self._current is None:
+            self._current = self.git.refs()
+        return self._current
+
+
+class Remembering(Matcher):
+    """A Matcher that remembers its answers: a replay asks every rule about the same paths at
+    step after step (a file changed by 1,000 commits is matched once, not 1,000 times).
+    Bounded: the memory is forgotten past MEMO entries."""
+
+    __slots__ = ("_memo",)
+    MEMO = 200_000
+
+    def __init__(self, matcher: Matcher) -> None:
+        super().__init__(matcher._compiled, matcher.patterns)
+        self._memo: dict[bytes, Verdict | None] = {}
+
+    def decide(self, name: bytes) -> Verdict | None:
+        try:
+            return self._memo[name]
+        except KeyError:
+            if len(self._memo) >= self.MEMO:
+                self._memo.clear()
+            verdict = self._memo[name] = super().decide(name)
+            return verdict
+
+
+def remember_matches(rule: Rule) -> None:
+    """Swap the rule's matchers (refs, when.paths, its pattern fields) for remembering ones."""
+    if rule.refs is not None:
+        rule.refs = Remembering(rule.refs)
+    if rule.when is not None:
+        rule.when = Remembering(rule.when)
+    rule.patterns = {field: Remembering(m) for field, m in rule.patterns.items()}
+
+
+def findings(step: Step, decision: Decision, facts: ReplayFacts, rules: dict[str, Matcher | None]) -> list[Found]:
+    """The outcomes of a step that denied or warned, each with the commits and paths it names.
+
+    An outcome about paths names the commits of the rule's walk that add or change one of
+    them; an outcome without paths (a ref update rule, missing approvals) names the step's
+    new commit.
+    """
+    found = []
+    update = facts.updates[0]
+    for o in decision.outcomes:
+        if o.status not in ("fail", "error", "warn"):
+            continue
+        commits: dict[str, None] = {}
+        if o.paths:
+            wanted = set(o.paths)
+            for path, changes in facts.changes_for(update, rules.get(o.rule)).items():
+                if path.decode("utf-8", "backslashreplace") in wanted:
+                    commits.update((c.oid, None) for c, status in changes if status != "D")
+        if not commits:
+            commits[step.new] = None
+        found.append(Found(step, o.rule, o.status, o.denies, o.message, o.seen, o.required, o.fix,
+                           tuple(commits), o.paths))
+    return found
