@@ -40,6 +40,7 @@ from engine.rules import build_rules
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from engine.change import Stage
+    from engine.facts.interface import Facts
     from engine.policy.patterns import Verdict
     from engine.rules.base import Rule
 
@@ -55,12 +56,15 @@ class ReplayError(Exception):
 
 
 class Step(NamedTuple):
-    """One reconstructed update of a ref: a first-parent step."""
+    """One reconstructed update of a ref (a first-parent step), or one recorded push."""
 
     ref: bytes
     old: str  # "" when the ref did not exist (its root commit creates it)
     new: str
-    time: float  # the committer time of `new`
+    time: float  # the committer time of `new`; a push's recorded time
+    more: tuple[RefUpdate, ...] = ()  # a recorded push's other ref updates
+    actor: Actor | None = None  # a recorded push's pusher
+    accepted: bool = True  # whether the hook let a recorded push in (so the server's refs moved)
 
 
 class History(NamedTuple):
@@ -300,7 +304,7 @@ def remember_matches(rule: Rule) -> None:
     rule.patterns = {field: Remembering(m) for field, m in rule.patterns.items()}
 
 
-def findings(step: Step, decision: Decision, facts: ReplayFacts, rules: dict[str, Matcher | None]) -> list[Found]:
+def findings(step: Step, decision: Decision, facts: Facts, rules: dict[str, Matcher | None]) -> list[Found]:
     """The outcomes of a step that denied or warned, each with the commits and paths it names.
 
     An outcome about paths names the commits of the rule's walk that add or change one of
@@ -308,18 +312,123 @@ def findings(step: Step, decision: Decision, facts: ReplayFacts, rules: dict[str
     new commit.
     """
     found = []
-    update = facts.updates[0]
     for o in decision.outcomes:
         if o.status not in ("fail", "error", "warn"):
             continue
         commits: dict[str, None] = {}
         if o.paths:
             wanted = set(o.paths)
-            for path, changes in facts.changes_for(update, rules.get(o.rule)).items():
-                if path.decode("utf-8", "backslashreplace") in wanted:
-                    commits.update((c.oid, None) for c, status in changes if status != "D")
+            matcher = rules.get(o.rule)
+            for update in facts.updates:
+                if update.kind == "deletion" or (matcher is not None and not matcher.match(update.ref)):
+                    continue
+                try:
+                    changes = facts.changes_for(update, matcher)
+                except Exception:  # noqa: BLE001 - naming commits is a courtesy; the outcome stands without it
+                    continue
+                for path, occurrences in changes.items():
+                    if path.decode("utf-8", "backslashreplace") in wanted:
+                        commits.update((c.oid, None) for c, status in occurrences if status != "D")
         if not commits:
             commits[step.new] = None
         found.append(Found(step, o.rule, o.status, o.denies, o.message, o.seen, o.required, o.fix,
                            tuple(commits), o.paths))
     return found
+
+
+def audit_log(git: Git) -> str | None:
+    """The repository's changegate audit log (written by the hook), if it has one."""
+    import os
+
+    from engine.prereceive import AUDIT
+
+    path = os.path.join(git.git_dir, AUDIT)
+    return path if os.path.isfile(path) else None
+
+
+class Recorded(NamedTuple):
+    steps: list[Step]  # the recorded pushes to judge, oldest first
+    unreadable: int  # lines that are not a decision record (a hook error record, a damaged line)
+
+
+def read_audit(path: str, refs: Sequence[str], *, since: float | None) -> Recorded:
+    """The pushes the hook recorded (stage push), each with its ref updates, pusher and time; with
+    `refs`, only pushes that update one of them; with `since`, only those at or after it."""
+    import json
+
+    from engine.times import parse_rfc3339
+
+    wanted = {name.encode("utf-8", "surrogateescape") for name in refs}
+    steps, unreadable = [], 0
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                at = parse_rfc3339(entry["time"])
+                updates = tuple(RefUpdate(u["old"], u["new"], u["ref"].encode("utf-8", "surrogateescape"))
+                                for u in entry["updates"])
+                actor = Actor(**entry["actor"])
+            except (ValueError, KeyError, TypeError):
+                unreadable += 1
+                continue
+            if at is None or not updates:
+                unreadable += 1
+                continue
+            if entry.get("stage", "push") != "push" or (since is not None and at < since):
+                continue
+            if wanted and not any(u.ref in wanted for u in updates):
+                continue
+            first = updates[0]
+            steps.append(Step(first.ref, first.old, first.new, at, updates[1:], actor, bool(entry.get("allowed"))))
+    return Recorded(steps, unreadable)
+
+
+class AuditReplay:
+    """Judges recorded pushes one by one, each read from git as the hook read it (GitFacts): the
+    server held the refs the log shows before that push (the values accepted pushes left;
+    a ref's first recorded update tells its old value). Pushes the hook rejected are judged
+    too while their objects exist; a rejected push's objects are usually gone (git drops a
+    rejected push's quarantine), and such a push is counted as not judgeable."""
+
+    def __init__(self, git: Git, steps: list[Step], plan: Plan, *, stage: Stage, actor: Actor | None,
+                 source: Any, environ: dict[str, str] | None = None) -> None:
+        self.git = git
+        self.steps = steps
+        self.plan = plan
+        self.stage: Stage = stage
+        self.actor = actor
+        self.source = source
+        self.environ = environ
+        self.rules = build_rules(plan.policy)
+        for rule in self.rules:
+            remember_matches(rule)
+        self.missing: list[Step] = []  # pushes whose objects are gone
+
+    def run(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[Step, Decision, Facts]]:
+        from engine.change import is_zero
+        from engine.facts.gitfacts import GitFacts
+
+        value: dict[bytes, str] = {}
+        for step in self.steps:
+            updates = (RefUpdate(step.old, step.new, step.ref), *step.more)
+            for u in updates:
+                if not is_zero(u.old):
+                    value.setdefault(u.ref, u.old)
+            news = [u.new for u in updates if not is_zero(u.new)]
+            if any(found is None for found in self.git.objects(news)):
+                self.missing.append(step)
+            else:
+                who = self.actor or step.actor or UNKNOWN_PUSHER
+                facts = GitFacts(self.git, Change(updates, who, self.stage),
+                                 server_refs=[(r, v) for r, v in value.items() if not is_zero(v)],
+                                 server_label="the refs the audit log shows before this push",
+                                 inputs=Inputs(now=step.time, environ=self.environ), policy=self.plan.policy,
+                                 source=self.source)
+                decision = judge(self.plan.policy, facts, rules=self.rules)
+                yield step, decision, facts
+            if step.accepted:  # the server's refs moved only if the hook let the push in
+                value.update((u.ref, u.new) for u in updates)
+            if progress is not None:
+                progress(1)

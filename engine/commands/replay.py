@@ -21,16 +21,20 @@ from engine.decision import EXIT_ALLOWED, EXIT_DENIED, EXIT_INVALID
 from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
 from engine.policy.source import resolve
+from engine.prereceive import AUDIT
 from engine.replay import (
     UNKNOWN_PUSHER,
+    AuditReplay,
     Found,
     Plan,
     Replay,
     ReplayError,
     Step,
+    audit_log,
     default_ref,
     findings,
     plan,
+    read_audit,
     read_history,
 )
 from engine.times import format_time, parse_duration
@@ -42,7 +46,7 @@ SHOWN = 10  # commits and paths listed per rule in the text summary; JSON lists 
 
 
 def replay(*, repo: str, policy_file: str, refs: Sequence[str], since: str | None, stage: Stage, fmt: str,
-           actor: str | None) -> int:
+           actor: str | None, origin: str = "auto") -> int:
     git = open_repository(repo)
     try:
         source = resolve(git, file=policy_file, ref_spec=None)
@@ -55,41 +59,66 @@ def replay(*, repo: str, policy_file: str, refs: Sequence[str], since: str | Non
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     cutoff = time.time() - window if window is not None else None
+    log = audit_log(git) if origin != "history" else None
+    if origin == "audit" and log is None:
+        raise click.UsageError(f"{git.git_dir} has no changegate audit log ({AUDIT}): replay its history "
+                               "with --from history")
+    chosen = plan(policy, stage)
+    who = Actor(actor, "cli", "--actor") if actor else None
+    engine: Replay | AuditReplay
+    unreadable = 0
     try:
-        names = list(dict.fromkeys(refs)) or [default_ref(git)]
-        history = read_history(git, names, since=cutoff)
+        names = list(dict.fromkeys(refs))
+        if log is not None:
+            for name in names:
+                if not name.startswith("refs/"):
+                    raise ReplayError(f"{name!r} is not a full ref name: write refs/heads/{name} (or refs/tags/...)")
+            recorded = read_audit(log, names, since=cutoff)
+            steps, unreadable = recorded.steps, recorded.unreadable
+            engine = AuditReplay(git, steps, chosen, stage=stage, actor=who, source=source,
+                                 environ=dict(os.environ))
+        else:
+            names = names or [default_ref(git)]
+            history = read_history(git, names, since=cutoff)
+            steps = history.steps
+            engine = Replay(git, history, chosen, stage=stage, actor=who or UNKNOWN_PUSHER, source=source,
+                            environ=dict(os.environ))
     except ReplayError as exc:
         raise click.UsageError(str(exc)) from None
-    chosen = plan(policy, stage)
-    who = Actor(actor, "cli", "--actor") if actor else UNKNOWN_PUSHER
-    engine = Replay(git, history, chosen, stage=stage, actor=who, source=source, environ=dict(os.environ))
     matchers = {rule.id: rule.refs for rule in engine.rules}
     found: list[Found] = []
-    steps = 0
-    bar = click.progressbar(length=len(history.steps), label="replaying", file=sys.stderr) \
-        if sys.stderr.isatty() and history.steps else None
+    bar = click.progressbar(length=len(steps), label="replaying", file=sys.stderr) \
+        if sys.stderr.isatty() and steps else None
     try:
         if bar is not None:
             bar.__enter__()
         for step, decision, facts in engine.run(progress=bar.update if bar is not None else None):
-            steps += 1
             if not decision.allowed or any(o.status == "warn" for o in decision.outcomes):
                 found += findings(step, decision, facts, matchers)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    result = summary(policy, chosen, names, history.steps, found, stage=stage, since=since, cutoff=cutoff,
-                     actor=who)
+    result = summary(policy, chosen, names, steps, found, stage=stage, since=since, cutoff=cutoff, actor=who)
+    result["source"] = f"audit log {log}" if log is not None else "history"
+    if isinstance(engine, AuditReplay):
+        result["unreadable_records"] = unreadable
+        result["not_judgeable"] = [_step_dict(s) for s in engine.missing]
     text = json.dumps(result, indent=2, ensure_ascii=False) if fmt == "json" else render_text(result)
     click.echo(text, nl=fmt == "json")
     return EXIT_DENIED if result["denied_updates"] else EXIT_ALLOWED
 
 
+def _step_dict(step: Step) -> dict[str, Any]:
+    return {"ref": show(step.ref), "old": step.old or None, "new": step.new, "time": format_time(step.time),
+            "more": [{"ref": u.name, "old": u.old, "new": u.new} for u in step.more],
+            "actor": step.actor.name if step.actor else None}
+
+
 def summary(policy: dict[str, Any], chosen: Plan, refs: list[str], steps: list[Step], found: list[Found], *,
-            stage: str, since: str | None, cutoff: float | None, actor: Actor) -> dict[str, Any]:
+            stage: str, since: str | None, cutoff: float | None, actor: Actor | None) -> dict[str, Any]:
     """The replay's result as plain data: the json format, and what the text format renders."""
     per_rule: dict[str, dict[str, Any]] = {}
-    denied_steps: set[tuple[bytes, str]] = set()
+    denied_steps: set[tuple[bytes, str, float]] = set()
     for f in found:
         entry = per_rule.setdefault(f.rule, {"rule": f.rule, "denies": f.denies, "statuses": {},
                                              "updates": 0, "commits": {}, "paths": {}})
@@ -98,15 +127,14 @@ def summary(policy: dict[str, Any], chosen: Plan, refs: list[str], steps: list[S
         entry["commits"].update(dict.fromkeys(f.commits))
         entry["paths"].update(dict.fromkeys(f.paths))
         if f.denies:
-            denied_steps.add((f.step.ref, f.step.new))
+            denied_steps.add((f.step.ref, f.step.new, f.step.time))
     rules = [{**e, "commits": list(e["commits"]), "paths": list(e["paths"])}
              for e in sorted(per_rule.values(), key=lambda e: (not e["denies"], -e["updates"], e["rule"]))]
-    details: dict[tuple[bytes, str], dict[str, Any]] = {}
+    details: dict[tuple[bytes, str, float], dict[str, Any]] = {}
     for f in found:
-        key = (f.step.ref, f.step.new)
+        key = (f.step.ref, f.step.new, f.step.time)
         if key not in details:
-            details[key] = {"ref": show(f.step.ref), "old": f.step.old or None, "new": f.step.new,
-                            "time": format_time(f.step.time), "denied": False, "outcomes": []}
+            details[key] = {**_step_dict(f.step), "denied": False, "outcomes": []}
         details[key]["denied"] = details[key]["denied"] or f.denies
         details[key]["outcomes"].append({
             "rule": f.rule, "status": f.status, "denies": f.denies, "message": f.message, "seen": list(f.seen),
@@ -114,7 +142,7 @@ def summary(policy: dict[str, Any], chosen: Plan, refs: list[str], steps: list[S
     return {
         "policy": policy["name"], "digest": policy["digest"], "stage": stage, "refs": refs,
         "since": since, "from": format_time(cutoff) if cutoff is not None else None,
-        "actor": actor.name or None,
+        "actor": actor.name if actor else None,
         "updates": len(steps), "denied_updates": len(denied_steps),
         "first": format_time(steps[0].time) if steps else None, "last": format_time(steps[-1].time) if steps else None,
         "rules": rules,
@@ -129,10 +157,18 @@ def render_text(r: dict[str, Any]) -> str:
     out = []
     window = f"since {r['from']} ({r['since']})" if r["since"] else "whole history"
     span = f", {r['first']} to {r['last']}" if r["first"] else ""
-    out.append(f"policy '{r['policy']}' replayed at stage {r['stage']} over {', '.join(r['refs'])} "
+    out.append(f"policy '{r['policy']}' replayed at stage {r['stage']} over {', '.join(r['refs']) or 'every ref'} "
                f"({window}): {r['updates']:,} update(s){span}")
     out.append(f"would have denied {r['denied_updates']:,} of {r['updates']:,} update(s)")
-    if r["actor"] is None:
+    if r["source"] != "history":
+        out.append(f"each update is a push recorded in the {r['source']}, judged as pushed by its recorded pusher")
+        if r["unreadable_records"]:
+            out.append(f"{r['unreadable_records']:,} record(s) of the log hold no push to judge (hook errors "
+                       "recorded without their ref updates, or damaged lines)")
+        if r["not_judgeable"]:
+            out.append(f"{len(r['not_judgeable']):,} recorded push(es) could not be judged: their objects are not "
+                       "in the repository (git drops the objects of a rejected push)")
+    elif r["actor"] is None:
         out.append("pusher: unknown in history, so except.actors exempts nobody (--actor NAME judges as NAME)")
     if r["rules"]:
         out.append("")
@@ -164,7 +200,9 @@ def render_text(r: dict[str, Any]) -> str:
         out.append("details:")
         for d in r["details"]:
             old = d["old"][:10] if d["old"] else "(created)"
-            out.append(f"{d['ref']} {old}..{d['new'][:10]} at {d['time']}")
+            more = "".join(f", {u['ref']} {u['old'][:10]}..{u['new'][:10]}" for u in d["more"])
+            who = f" by {d['actor']}" if d["actor"] else ""
+            out.append(f"{d['ref']} {old}..{d['new'][:10]}{more} at {d['time']}{who}")
             for o in d["outcomes"]:
                 tag = {"fail": "DENY", "error": "ERROR", "warn": "WARN"}[o["status"]]
                 if o["status"] == "fail" and not o["denies"]:
@@ -188,6 +226,9 @@ def _listing(items: list[str]) -> str:
 @click.option("--stage", type=click.Choice(["push", "merge", "deploy"]), default="push", show_default=True,
               help="Judge each update as at this stage (push: as the hook would).")
 @click.option("--actor", help="Judge as this pusher (default: unknown, so except.actors exempts nobody).")
+@click.option("--from", "origin", type=click.Choice(["auto", "history", "audit"]), default="auto", show_default=True,
+              help="What to replay: each first-parent step of the refs' history, or each push changegate's audit "
+                   "log recorded (auto: the audit log when the repository has one).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(**options: Any) -> None:
     """What would a policy have denied? Judge every first-parent update of the ref(s) as a push.

@@ -281,7 +281,8 @@ def test_replay_agrees_with_the_hook_on_real_pushes(tmp_path: Path) -> None:
 
     policy = tmp_path / "enforced.yml"
     policy.write_text(enforced)
-    _, report, _ = replay(server.path, policy, "--ref", "refs/heads/main")
+    _, report, _ = replay(server.path, policy, "--ref", "refs/heads/main", "--from", "history")
+    assert report["source"] == "history"
     replayed: dict[str, set[str]] = {}
     for detail in report["details"]:
         for outcome in detail["outcomes"]:
@@ -289,3 +290,45 @@ def test_replay_agrees_with_the_hook_on_real_pushes(tmp_path: Path) -> None:
     # the replay sees each first-parent step (the merge push brought "docs" and the merge itself:
     # two steps, the merge one carrying topic's commits)
     assert replayed == warned
+
+
+def test_from_the_audit_log_each_recorded_push_is_judged_as_pushed_by_its_pusher(tmp_path: Path) -> None:
+    """A server with an audit log replays its recorded pushes (by default): each push as a whole,
+    by the pusher it records, so except.actors exempts whom it names; a push the hook rejected
+    left no objects behind and is counted as not judgeable."""
+    server = Server(tmp_path, "version: 1\nname: lax\nrules:\n  - {id: no-gguf, deny_paths: ['*.gguf']}\n")
+    clone = Clone(tmp_path, server)
+    first = clone.commit("init", "README.md")
+    assert clone.push("HEAD:refs/heads/main").code == 0
+    weights = clone.commit("weights", "w.safetensors")
+    notebook = clone.commit("notebook", "n.ipynb")
+    assert clone.push("HEAD:refs/heads/main").code == 0  # one push of two commits
+    clone.commit("rejected", "r.gguf")
+    assert clone.push("HEAD:refs/heads/main").code != 0  # the hook rejects it
+    pusher = json.loads(server.audit_log.read_text().splitlines()[0])["actor"]["name"]
+    policy = tmp_path / "strict.yml"
+    policy.write_text(
+        "version: 1\nname: strict\nrules:\n"
+        "  - {id: no-weights, deny_paths: ['*.safetensors']}\n"
+        f"  - {{id: no-notebooks, deny_paths: ['*.ipynb'], except: {{actors: [{json.dumps(pusher)}]}}}}\n")
+
+    code, report, _ = replay(server.path, policy)
+    assert code == 1
+    assert report["source"] == f"audit log {server.audit_log}"
+    assert report["updates"] == 3  # three recorded pushes
+    assert report["denied_updates"] == 1
+    assert {r["rule"]: (r["updates"], r["commits"], r["paths"]) for r in report["rules"]} == {
+        "no-weights": (1, [weights], ["w.safetensors"])}  # no-notebooks exempts the recorded pusher
+    assert [(d["old"], d["new"], d["actor"]) for d in report["details"]] == [(first, notebook, pusher)]
+    assert [d["old"] for d in report["not_judgeable"]] == [notebook]
+
+    _, as_someone, _ = replay(server.path, policy, "--actor", "mallory")  # judged as another pusher
+    assert {r["rule"] for r in as_someone["rules"]} == {"no-weights", "no-notebooks"}
+    _, history, _ = replay(server.path, policy, "--from", "history")  # each commit a step
+    assert (history["updates"], history["denied_updates"]) == (3, 2)
+
+
+def test_from_audit_without_a_log_is_a_usage_error(tmp_path: Path) -> None:
+    repo, policy, _ = setup(tmp_path)
+    proc = policy_cli("replay", "--repo", str(repo), "--policy", str(policy), "--from", "audit")
+    assert proc.returncode == 2 and "has no changegate audit log" in proc.stderr
