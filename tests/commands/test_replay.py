@@ -332,3 +332,30 @@ def test_from_audit_without_a_log_is_a_usage_error(tmp_path: Path) -> None:
     repo, policy, _ = setup(tmp_path)
     proc = policy_cli("replay", "--repo", str(repo), "--policy", str(policy), "--from", "audit")
     assert proc.returncode == 2 and "has no changegate audit log" in proc.stderr
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    repo, policy, _ = setup(tmp_path)
+    controller, terminal = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "engine", "replay", "--repo", str(repo), "--policy", str(policy),
+                           "--format", "json"], stdout=subprocess.PIPE, stderr=terminal, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    assert proc.returncode == 1
+    assert b"replaying" in drawn and b"100%" in drawn
+    assert json.loads(proc.stdout)["updates"] == 9  # standard output carries only the report
