@@ -50,6 +50,8 @@ class ReplayFacts(GitFacts):
         self._created = created
         self._current_refs = current_refs
         self._described: set[tuple[str, ...]] = set()
+        self._only = change.updates[0] if len(change.updates) == 1 else None
+        self._only_kind = self._only.kind if self._only is not None else ""  # asked by every rule, once
         for commit in (*server, *ref):
             self._commits[commit.oid] = commit
 
@@ -89,11 +91,12 @@ class ReplayFacts(GitFacts):
               as_ref: bool = False) -> tuple[tuple[str, ...], list[Commit]]:
         """(key, commits) of the walk a rule with `refs` judges; each walk is described once in
         judged() (a step is asked this by every rule: the description is built once)."""
-        if update.kind == "deletion":
+        kind = self._only_kind if update is self._only else update.kind
+        if kind == "deletion":
             return ("none",), []
         if refs is None and not as_ref:
             key: tuple[str, ...] = ("server",)
-        elif update.kind == "update":
+        elif kind == "update":
             key = ("ref",)
         else:
             patterns = refs.patterns if refs is not None else ()

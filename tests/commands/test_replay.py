@@ -359,3 +359,14 @@ def test_a_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert b"replaying" in drawn and b"100%" in drawn
     assert json.loads(proc.stdout)["updates"] == 9  # standard output carries only the report
+
+
+def test_a_ref_to_a_tree_or_a_detached_head_is_a_usage_error(tmp_path: Path) -> None:
+    repo, policy, oids = setup(tmp_path)
+    tree = git("rev-parse", f"{oids['M1']}^{{tree}}", cwd=repo).out.strip()
+    git("update-ref", "refs/trees/t", tree, cwd=repo)  # a branch cannot hold a tree
+    proc = policy_cli("replay", "--repo", str(repo), "--policy", str(policy), "--ref", "refs/trees/t")
+    assert proc.returncode == 2 and "refs/trees/t points at a tree, not a commit" in proc.stderr
+    git("update-ref", "--no-deref", "HEAD", oids["M9"], cwd=repo)
+    detached = policy_cli("replay", "--repo", str(repo), "--policy", str(policy))
+    assert detached.returncode == 2 and "HEAD names no branch here" in detached.stderr
