@@ -162,9 +162,11 @@ def read_history(git: Git, refs: Sequence[str], *, since: float | None) -> Histo
                 break
             chain.append((oid, parents[0] if parents else "", float(stamp)))
         chain.reverse()
-        fork = ""
-        while chain and chain[0][0] in claimed:  # branched off a ref replayed before it: replayed from there
-            fork = chain.pop(0)[0]
+        shared = 0
+        while shared < len(chain) and chain[shared][0] in claimed:  # branched off a ref replayed before it
+            shared += 1
+        fork = chain[shared - 1][0] if shared else ""  # ... so it is replayed from there
+        chain = chain[shared:]
         raw = name.encode("utf-8", "surrogateescape")
         if fork:
             seeds[raw] = fork
