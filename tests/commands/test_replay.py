@@ -370,3 +370,27 @@ def test_a_ref_to_a_tree_or_a_detached_head_is_a_usage_error(tmp_path: Path) -> 
     git("update-ref", "--no-deref", "HEAD", oids["M9"], cwd=repo)
     detached = policy_cli("replay", "--repo", str(repo), "--policy", str(policy))
     assert detached.returncode == 2 and "HEAD names no branch here" in detached.stderr
+
+
+def test_approval_rules_are_judged_with_the_notes_as_they_are_now_and_named(tmp_path: Path) -> None:
+    """An approval signed today for M8's tree counts for the update that brought M8: history keeps
+    no past value of the notes ref, and the report says which rules read records."""
+    from tests.helpers.attest import make_key
+
+    repo, _, oids = setup(tmp_path)
+    alice = make_key(tmp_path, "alice")
+    (tmp_path / "allowed_signers").write_text(f'alice@example.com namespaces="changegate-approval" '
+                                              f"{alice.public_line}\n")
+    policy = tmp_path / "reviewed.yml"
+    policy.write_text("version: 1\nname: reviewed\ntrust: {allowed_signers: allowed_signers}\nrules:\n"
+                      "  - id: notebooks-reviewed\n    when: {paths: ['*.ipynb']}\n"
+                      "    require: {approvals: {count: 1}}\n")
+    approved = policy_cli("approve", oids["M8"], "--repo", str(repo), "--key", str(alice.path),
+                          "--ref", "refs/heads/main", "--as", "alice@example.com")
+    assert approved.returncode == 0, approved.stderr
+    code, report, _ = replay(repo, policy, "--from", "history")
+    assert code == 1
+    assert report["records_as_now"] == ["notebooks-reviewed"]
+    assert rules(report, oids) == {"notebooks-reviewed": (2, {"M6", "M9"}, set(), True)}  # M8 approved today
+    text = policy_cli("replay", "--repo", str(repo), "--policy", str(policy)).stdout
+    assert "judged with records as they are now" in text and "notebooks-reviewed" in text
