@@ -72,6 +72,8 @@ class History(NamedTuple):
     steps: list[Step]  # in replay order: each ref's own order, refs interleaved by commit time
     seeds: dict[bytes, str]  # a ref forked from an earlier replayed ref within the window: its fork commit
     width: int  # object id length (40 for SHA-1, 64 for SHA-256)
+    held: dict[bytes, set[str]]  # per ref: commits on another replayed ref when the window opened,
+    # outside the window's walk, that the ref's steps may bring (see _held_by_others)
 
 
 class Found(NamedTuple):
@@ -152,6 +154,7 @@ def read_history(git: Git, refs: Sequence[str], *, since: float | None) -> Histo
     claimed: set[str] = set()  # first-parent commits of the refs listed before
     seeds: dict[bytes, str] = {}
     tips, exclude, width = [], [], 40
+    starts: list[tuple[bytes, str, str]] = []  # (ref, tip, the commit its window opens on), refs with steps
     for name in refs:
         tip = _tip(git, name)
         width = len(tip)
@@ -175,14 +178,31 @@ def read_history(git: Git, refs: Sequence[str], *, since: float | None) -> Histo
         claimed.update(oid for oid, _, _ in chain)
         if chain:
             tips.append(chain[-1][0])
+            starts.append((raw, chain[-1][0], fork or chain[0][1]))
         chains.append((raw, chain))
     # the walk, then its diffs over parallel diff-tree processes (git's single-threaded hot spot)
-    walked = git.rev_list(tips, exclude=[o for o in exclude if o not in claimed]) if tips else []
-    listed = git.commits([oid for oid, _ in walked])
-    commits = {c.oid: c for c in listed}
+    exclude = [o for o in exclude if o not in claimed]
+    walked = git.rev_list(tips, exclude=exclude) if tips else []
+    commits = {c.oid: c for c in git.commits([oid for oid, _ in walked])}
+    held = _held_by_others(git, commits, starts) if exclude and len(starts) > 1 else {}
     per_ref = [[Step(raw, parent, oid, stamp) for oid, parent, stamp in chain] for raw, chain in chains]
     steps = list(heapq.merge(*per_ref, key=lambda s: s.time))  # keeps each ref's own order
-    return History(commits, steps, seeds, width)
+    return History(commits, steps, seeds, width, held)
+
+
+def _held_by_others(git: Git, commits: dict[str, Commit],
+                    starts: list[tuple[bytes, str, str]]) -> dict[bytes, set[str]]:
+    """Per ref, the commits its steps can bring that the walk left out as being on another replayed
+    ref when the window opened (merged from it later), loaded into `commits`. They are on the
+    server from the start, but new to that ref: without them a rule with `refs:` would miss
+    what such a merge brings."""
+    held = {}
+    for ref, tip, start in starts:
+        if start:
+            held[ref] = {oid for oid, _ in git.rev_list([tip], exclude=[start]) if oid not in commits}
+    todo = sorted(set().union(*held.values())) if held else []
+    commits.update((c.oid, c) for c in git.commits(todo))
+    return {ref: oids for ref, oids in held.items() if oids}
 
 
 def _tip(git: Git, name: str) -> str:
@@ -215,13 +235,16 @@ class Replay:
             remember_matches(rule)
         self._value: dict[bytes, str] = {}  # each replayed ref's value on the server
         self._reached: dict[bytes, set[str]] = {}  # commits (of the walk) each ref's value reaches
-        self._server: set[str] = set()  # commits (of the walk) any replayed ref reaches
+        held = set().union(*history.held.values()) if history.held else set()
+        self._server: set[str] = set(held)  # commits (of the walk) any replayed ref reaches
         self._current: list[tuple[bytes, str]] | None = None
         for step in history.steps:  # a ref whose window opens with a value holds it from the start
             if step.ref not in self._value and step.old and step.ref not in history.seeds:
                 self._value[step.ref] = step.old
         for ref, fork in history.seeds.items():
             self._reached[ref] = {c.oid for c in self._new(fork, [])}
+        for ref in {step.ref for step in history.steps}:  # held commits are this ref's, except those new to it
+            self._reached.setdefault(ref, set()).update(held - history.held.get(ref, set()))
 
     def run(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[Step, Decision, ReplayFacts]]:
         """Judge each step; yields the step, its decision and the facts it was judged on."""
