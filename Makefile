@@ -15,7 +15,8 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 demo: $(BIN)/.installed  ## the local demo: a protected bare repository and real pushes
 	$(BIN)/policy demo
 
-test: $(BIN)/.installed  ## the test suite (real git, real servers: Prometheus and Gitolite via apt, MLflow in its own venv)
+test: $(BIN)/.installed  ## the bundled policy pack's own tests, then the test suite (real git, real servers: Prometheus and Gitolite via apt, MLflow in its own venv)
+	$(BIN)/policy test policies/
 	scripts/ensure-prometheus
 	scripts/ensure-gitolite
 	PYTHON=$(PYTHON) scripts/ensure-mlflow >/dev/null

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def record(decision: Decision, *, exit_code: int, policy_source: str) -> dict[str, Any]:
     """The audit entry of a decision: its updates and outcomes as in the json format."""
-    from engine.report.json_report import outcome_dict, update_dict
+    from engine.report.json_report import bypass_dict, outcome_dict, update_dict
 
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -31,6 +31,7 @@ def record(decision: Decision, *, exit_code: int, policy_source: str) -> dict[st
         "allowed": decision.allowed,
         "exit_code": exit_code,
         "policy": {"name": decision.policy, "digest": decision.policy_digest, "source": policy_source},
+        "bypass": bypass_dict(decision.bypass),  # who asked to bypass which rules, why, and the answer
     }
 
 

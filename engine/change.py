@@ -83,6 +83,37 @@ class Commit(NamedTuple):
     committer_email: str = ""
 
 
+class Signature(NamedTuple):
+    """A commit's signature as git verified it against the trust it was given (see SignatureTrust).
+
+    `status` is git's own verdict (`%G?`): G good and trusted, U good but not trusted (an SSH
+    key no allowed_signers line names), B bad, X expired signature, Y expired key, R revoked
+    key, E cannot be checked (an unknown GPG key, a missing tool), N unsigned. `format` is what
+    the commit's signature header holds: ssh, gpg, x509, or "" when unsigned (or unrecognised).
+    """
+
+    status: str
+    format: str = ""
+    signer: str = ""  # the allowed_signers principal (SSH) or the key's user id (GPG), when trusted
+    key: str = ""  # the key's fingerprint (SSH: SHA256:...; GPG: the primary key's fingerprint)
+
+
+class CommitDetails(NamedTuple):
+    """What a commit holds beyond its paths, read only when a rule asks: its message and, when a
+    rule asked with a SignatureTrust, its verified signature (None: not asked)."""
+
+    message: str
+    signature: Signature | None = None
+
+
+class SignatureTrust(NamedTuple):
+    """Whose commit signatures count: the contents of an OpenSSH allowed_signers file and of an
+    exported GPG public keyring, both from the policy's trust domain (empty: no key of that kind)."""
+
+    allowed_signers: bytes = b""
+    gpg_keyring: bytes = b""
+
+
 class Actor(NamedTuple):
     """Who is pushing, and how we know: the server kind and the variable it came from."""
 
@@ -99,6 +130,15 @@ class Change(NamedTuple):
     stage: Stage
 
 
+class BypassRequest(NamedTuple):
+    """A pusher's request to bypass rules (break-glass), as data: what they asked, never who they
+    are (the actor comes from the server). Whether it is granted is engine.bypass's decision."""
+
+    reason: str  # as given, unsanitised: engine.bypass neutralises it before anyone sees it
+    via: str  # how it was asked: "push option changegate.bypass", "--bypass"
+    problem: str = ""  # why the request itself is malformed (given twice), decided at the entry point
+
+
 class Inputs(NamedTuple):
     """What an entry point knows beyond the ref updates: the clock and what a user handed in."""
 
@@ -108,6 +148,7 @@ class Inputs(NamedTuple):
     github_pr: str | None = None  # OWNER/REPO#NUMBER whose reviews and files to read
     github_api: str | None = None  # the API root the runner names (GITHUB_API_URL), unless the policy sets one
     environ: Mapping[str, str] | None = None  # the entry point's environment, read once (None: empty)
+    bypass: BypassRequest | None = None  # break-glass asked for (push option, --bypass); None: not asked
 
 
 def parse_update_lines(data: bytes) -> tuple[RefUpdate, ...]:

@@ -26,6 +26,7 @@ LAZY: dict[str, str] = {
     "rollback-check": "engine.commands.rollback_check",
     "action": "engine.commands.action",
     "replay": "engine.commands.replay",
+    "test": "engine.commands.test",
 }
 
 
@@ -90,6 +91,9 @@ def validate(files: tuple[str, ...]) -> None:
               help="File(s) being deployed; at --stage deploy their digests must match accepted evidence.")
 @click.option("--github-pr", help="Read approvals and files from this pull request: OWNER/REPO#NUMBER.")
 @click.option("--now", help="Judge as of this time (epoch seconds or ISO 8601), for reproducible decisions.")
+@click.option("--bypass", metavar="REASON",
+              help="Ask to bypass the rules that deny, as a push would with -o changegate.bypass=REASON "
+                   "(granted only to the policy's bypass.actors).")
 def check(**options: object) -> None:
     """Judge a ref update (or pre-receive lines) by a policy. Exit 0 allowed, 1 denied, 2 invalid, 3 error."""
     from engine.commands.check import check as run

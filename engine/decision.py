@@ -10,7 +10,9 @@ if TYPE_CHECKING:
 
     from engine.change import Stage
 
-    Status = Literal["pass", "fail", "warn", "skip", "error"]
+    # bypassed: would have denied, and an actor the policy names bypassed it with a reason (break-glass)
+    Status = Literal["pass", "fail", "warn", "skip", "error", "bypassed"]
+    BypassStatus = Literal["granted", "refused", "unneeded"]
 else:
     from engine.lighttuple import NamedTuple
 
@@ -44,6 +46,7 @@ class Outcome(NamedTuple):
     enforcement: str = "enforce"
     paths: tuple[str, ...] = ()  # files the outcome is about, for annotations (repository-relative)
     notice: Notice | None = None  # to deliver after the decision (engine.report.sinks), never while judging
+    decision_id: str = ""  # the id an external decision service gave this verdict (OPA), for the audit log
 
     @property
     def denies(self) -> bool:
@@ -61,6 +64,19 @@ class Judged(NamedTuple):
         return f"{self.ref}: {self.basis}"
 
 
+class Bypass(NamedTuple):
+    """What became of a break-glass request (engine.bypass): granted (the rules in `rules` were
+    bypassed and the change passes because of it), refused (nothing bypassed; `message` says why)
+    or unneeded (no rule denied). `reason` is already neutralised: safe on a terminal and in a log."""
+
+    status: BypassStatus
+    actor: str
+    reason: str
+    via: str  # how it was asked: "push option changegate.bypass", "--bypass"
+    message: str
+    rules: tuple[str, ...] = ()  # the rules bypassed (granted only)
+
+
 class Decision(NamedTuple):
     policy: str
     policy_digest: str
@@ -70,6 +86,7 @@ class Decision(NamedTuple):
     outcomes: tuple[Outcome, ...]
     crashed: tuple[str, ...] = ()  # rules whose evaluation raised: unexpected, not a verdict
     judged: tuple[Judged, ...] = ()  # which commits each ref update brought to the rules
+    bypass: Bypass | None = None  # a break-glass request and what became of it; None: none asked
 
     @property
     def allowed(self) -> bool:

@@ -29,6 +29,12 @@ from collections.abc import Sequence
 
 from engine.change import ChangedPath, Commit
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from engine.change import SignatureTrust
+
 # Variables that would point child processes at another repository or work tree, or make
 # git read objects other than the stored ones.
 _SCRUB = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR",
@@ -42,6 +48,7 @@ _HEADER_FIELDS = 7
 _DIFF_TREE = ("diff-tree", "--stdin", "-r", "-z", "--root", "--always", "--no-renames", "--no-abbrev",
               "--diff-merges=first-parent", _FORMAT)
 PARALLEL_MIN = 1000  # commits per diff-tree process below which one process is faster
+VERIFY_PARALLEL_MIN = 8  # commits per signature-verifying process (each costs ~10 ms of ssh-keygen or gpg)
 MAX_JOBS = 4
 
 
@@ -243,6 +250,90 @@ class Git:
             pos += size + 1
         return found
 
+    def commit_objects(self, oids: Sequence[str]) -> list[bytes | None]:
+        """The raw bytes of each commit object (headers, a blank line, the message); None where the
+        object is missing or not a commit. One process; sizes come from git, so a message holding
+        any byte (NUL included) is read exactly."""
+        if not oids:
+            return []
+        out = self.run("cat-file", "--batch", stdin=_lines(oids))
+        found: list[bytes | None] = []
+        pos = 0
+        for _ in oids:
+            end = out.find(b"\n", pos)
+            if end < 0:
+                end = len(out)
+            fields = out[pos:end].split(b" ")
+            pos = end + 1
+            if len(fields) != 3 or not fields[2].isdigit():  # "<oid> missing"
+                found.append(None)
+                continue
+            size = int(fields[2])
+            found.append(out[pos:pos + size] if fields[1] == b"commit" else None)
+            pos += size + 1
+        return found
+
+    def verify_commits(self, oids: Sequence[str], trust: SignatureTrust) -> list[tuple[str, str, str]]:
+        """(status, signer, key) of each commit's signature, as git itself verifies it (`%G?`, `%GS`,
+        `%GF`) against `trust` only: SSH keys through gpg.ssh.allowedSignersFile set to a temporary
+        copy of trust.allowed_signers, GPG keys through a temporary GNUPGHOME holding nothing but
+        trust.gpg_keyring (trust-model always: the keyring is the trust decision). Neither the
+        server account's own keyring nor its git configuration can add a trusted key. X.509
+        signatures are never trusted (their verifier is pointed at a program that does not exist).
+        One `git log` for all commits; GitError when git or the keyring import fails."""
+        if not oids:
+            return []
+        import shutil
+        import tempfile
+
+        home = tempfile.mkdtemp(prefix="changegate-verify-")
+        try:
+            signers = os.path.join(home, "allowed_signers")
+            with open(signers, "wb") as f:
+                f.write(trust.allowed_signers)
+            gnupg = os.path.join(home, "gnupg")
+            os.mkdir(gnupg, 0o700)
+            with open(os.path.join(gnupg, "gpg.conf"), "wb") as f:
+                f.write(b"trust-model always\nno-autostart\nno-auto-key-retrieve\nno-auto-key-locate\n")
+            env = {**self._env, "GNUPGHOME": gnupg}
+            if trust.gpg_keyring:
+                keyring = os.path.join(home, "keyring")
+                with open(keyring, "wb") as f:
+                    f.write(trust.gpg_keyring)
+                code, _, err = run_process(["gpg", "--batch", "--quiet", "--no-autostart", "--no-tty",
+                                            "--homedir", gnupg, "--import", keyring], env, None)
+                if code != 0:
+                    raise GitError(f"gpg --import of the trusted keyring failed ({code}): {_first_line(err)}")
+            unique = list(dict.fromkeys(oids))
+            argv = ["git", f"--git-dir={self.git_dir}", "-c", f"gpg.ssh.allowedSignersFile={signers}",
+                    "-c", "gpg.ssh.revocationFile=", "-c", "gpg.ssh.program=ssh-keygen",
+                    "-c", "gpg.program=gpg", "-c", "gpg.openpgp.program=gpg", "-c", "gpg.minTrustLevel=undefined",
+                    "-c", f"gpg.x509.program={os.path.join(home, 'no-x509-verifier')}",
+                    "-c", "log.showSignature=false", "log", "--no-walk=unsorted", "--stdin", "--no-show-signature",
+                    "--format=%H%x00%G?%x00%GS%x00%GF%x00"]
+            # each commit costs git two ssh-keygen (or one gpg) processes: spread them over the cores
+            jobs = min(os.cpu_count() or 1, MAX_JOBS, len(unique) // VERIFY_PARALLEL_MIN) or 1
+            chunks = [unique[k * len(unique) // jobs:(k + 1) * len(unique) // jobs] for k in range(jobs)]
+            out = b""
+            for code, chunk_out, err in run_parallel([(argv, _lines(chunk)) for chunk in chunks], env):
+                if code != 0:
+                    raise GitError(f"git log (signature verification) failed ({code}): {_first_line(err)}")
+                out += chunk_out
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        fields = out.split(b"\0")
+        if len(fields) != 4 * len(unique) + 1 or fields[-1].strip():
+            raise GitError(f"git log (signature verification) gave {len(fields) // 4} record(s) for "
+                           f"{len(unique)} commit(s)")
+        found: dict[str, tuple[str, str, str]] = {}
+        for index, oid in enumerate(unique):
+            got, status, signer, key = (f.decode("utf-8", "replace") for f in fields[4 * index:4 * index + 4])
+            if got.lstrip("\n") != oid:
+                raise GitError(f"git log (signature verification) listed {got.strip()[:12]!r} where {oid[:12]} "
+                               "was expected")
+            found[oid] = (status, signer, key)
+        return [found[oid] for oid in oids]
+
     def tree_of(self, commit: str) -> str:
         return self.run("rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}").decode().strip()
 
@@ -360,6 +451,38 @@ def reap_children() -> None:
     was cut short, so none outlives it."""
     for pid in list(_children):
         _reap(pid)
+
+
+def run_parallel(commands: Sequence[tuple[list[str], bytes]], env: dict[str, str]) -> list[tuple[int, bytes, bytes]]:
+    """Run (argv, stdin) commands at the same time: (exit code, stdout, stderr) of each, in order.
+    Temporary files rather than pipes, so no child can block on a full pipe; all are collected."""
+    if len(commands) == 1:
+        return [run_process(commands[0][0], env, commands[0][1])]
+    import tempfile
+
+    running: list[tuple[int, list[Any]]] = []
+    try:
+        for argv, stdin in commands:
+            files = [tempfile.TemporaryFile() for _ in range(3)]  # stdin, stdout, stderr
+            running.append((0, files))
+            files[0].write(stdin)
+            files[0].flush()
+            os.lseek(files[0].fileno(), 0, os.SEEK_SET)
+            running[-1] = (_spawn(argv, env, [f.fileno() for f in files]), files)
+        results = []
+        for index, (pid, (_, out, err)) in enumerate(running):
+            code = _wait(pid)
+            running[index] = (0, running[index][1])  # collected: never signal a reused pid
+            out.seek(0)
+            err.seek(0)
+            results.append((code, out.read(), err.read()))
+        return results
+    finally:
+        for pid, files in running:
+            if pid:
+                _reap(pid)
+            for f in files:
+                f.close()
 
 
 def run_process(argv: list[str], env: dict[str, str], stdin: bytes | None) -> tuple[int, bytes, bytes]:

@@ -90,7 +90,12 @@ def _run(git_dir: str) -> int:
             return _record_then_say(git_dir, _error_entry("invalid-policy", str(exc), actor._asdict(), EXIT_INVALID),
                                     f"changegate: push rejected: the policy is invalid: {first}\n"
                                     "changegate: an administrator must fix it (policy validate FILE)\n", EXIT_INVALID)
-        inputs = Inputs(now=time.time(), environ=os.environ)  # the hook's own environment, as git gave it
+        bypass = None
+        if "GIT_PUSH_OPTION_COUNT" in os.environ:  # receive-pack sets it only when the pusher gave -o
+            from engine.bypass import from_push_options
+
+            bypass = from_push_options(os.environ)
+        inputs = Inputs(now=time.time(), environ=os.environ, bypass=bypass)  # the hook's own environment
         decision = judge(policy, GitFacts(git, Change(updates, actor, "push"), inputs=inputs, policy=policy,
                                           source=source))
         _disarm()

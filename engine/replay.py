@@ -9,8 +9,9 @@ Speed: history is read by two git processes per replay, whatever its length: one
 `git log --first-parent` per ref for the steps and their times, and one `git log --raw` for
 every commit with its changed paths. Each step's commits are then found in memory (a
 walk from the new commit that stops at what the ref, or the server, already had) and
-handed to the rules through engine.facts.replay.ReplayFacts. The rules are built once, so
-their compiled pattern sets serve every step.
+handed to the rules through engine.facts.replay.ReplayFacts. The rules are built once (Rules),
+so their compiled pattern sets, and the one group that matches each path against all of
+them, serve every step.
 
 What cannot be replayed is said, never guessed:
 * live rules (threshold, alerts, benchmark) judge the running system, at merge and deploy
@@ -41,7 +42,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from engine.change import Stage
     from engine.facts.interface import Facts
-    from engine.policy.patterns import Verdict
+    from engine.policy.patterns import MatcherGroup, Verdict
     from engine.rules.base import Rule
 
 # Kinds whose verdict depends on records stored as git notes, read as they are now.
@@ -230,9 +231,8 @@ class Replay:
         self.actor = actor
         self.source = source
         self.environ = environ
-        self.rules = build_rules(plan.policy)
-        for rule in self.rules:
-            remember_matches(rule)
+        self.built = Rules.build(plan.policy)
+        self.rules = self.built.rules
         self._value: dict[bytes, str] = {}  # each replayed ref's value on the server
         self._reached: dict[bytes, set[str]] = {}  # commits (of the walk) each ref's value reaches
         held = set().union(*history.held.values()) if history.held else set()
@@ -261,7 +261,7 @@ class Replay:
                 inputs=Inputs(now=step.time, environ=self.environ), policy=self.plan.policy, source=self.source,
                 server=server_new, ref=ref_new, server_refs=list(self._value.items()),
                 created=self._created, current_refs=self._current_refs)
-            decision = judge(self.plan.policy, facts, rules=self.rules)
+            decision = self.built.judge(self.plan.policy, facts)
             reached.update(c.oid for c in ref_new)
             self._server.update(c.oid for c in server_new)
             self._value[step.ref] = step.new
@@ -299,9 +299,8 @@ class Replay:
 
 
 class Remembering(Matcher):
-    """A Matcher that remembers its answers: a replay asks every rule about the same paths at
-    step after step (a file changed by 1,000 commits is matched once, not 1,000 times).
-    Bounded: the memory is forgotten past MEMO entries."""
+    """A Matcher that remembers its answers: a replay asks every rule whether the same ref is
+    updated at step after step. Bounded: the memory is forgotten past MEMO entries."""
 
     __slots__ = ("_memo",)
     MEMO = 200_000
@@ -320,13 +319,27 @@ class Remembering(Matcher):
             return verdict
 
 
-def remember_matches(rule: Rule) -> None:
-    """Swap the rule's matchers (refs, when.paths, its pattern fields) for remembering ones."""
-    if rule.refs is not None:
-        rule.refs = Remembering(rule.refs)
-    if rule.when is not None:
-        rule.when = Remembering(rule.when)
-    rule.patterns = {field: Remembering(m) for field, m in rule.patterns.items()}
+class Rules(NamedTuple):
+    """A policy's rules built once for every step: their ref matchers remember, their path
+    matchers share one group (engine.judge.group_matchers), forgotten between steps."""
+
+    rules: list[Rule]
+    group: MatcherGroup | None
+
+    @classmethod
+    def build(cls, policy: dict[str, Any]) -> Rules:
+        from engine.judge import group_matchers
+
+        rules = build_rules(policy)
+        for rule in rules:
+            if rule.refs is not None:
+                rule.refs = Remembering(rule.refs)
+        return cls(rules, group_matchers(rules))
+
+    def judge(self, policy: dict[str, Any], facts: Facts) -> Decision:
+        if self.group is not None:
+            self.group.forget()  # the group keeps answers per change: this step's only
+        return judge(policy, facts, rules=self.rules)
 
 
 def findings(step: Step, decision: Decision, facts: Facts, rules: dict[str, Matcher | None]) -> list[Found]:
@@ -426,9 +439,8 @@ class AuditReplay:
         self.actor = actor
         self.source = source
         self.environ = environ
-        self.rules = build_rules(plan.policy)
-        for rule in self.rules:
-            remember_matches(rule)
+        self.built = Rules.build(plan.policy)
+        self.rules = self.built.rules
         self.missing: list[Step] = []  # pushes whose objects are gone
 
     def run(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[Step, Decision, Facts]]:
@@ -451,7 +463,7 @@ class AuditReplay:
                                  server_label="the refs the audit log shows before this push",
                                  inputs=Inputs(now=step.time, environ=self.environ), policy=self.plan.policy,
                                  source=self.source)
-                decision = judge(self.plan.policy, facts, rules=self.rules)
+                decision = self.built.judge(self.plan.policy, facts)
                 yield step, decision, facts
             if step.accepted:  # the server's refs moved only if the hook let the push in
                 value.update((u.ref, u.new) for u in updates)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from engine import report
-from engine.change import Actor, Change, Inputs, RefUpdate, is_zero, parse_update_lines
+from engine.bypass import VIA_CLI
+from engine.change import Actor, BypassRequest, Change, Inputs, RefUpdate, is_zero, parse_update_lines
 from engine.commands.common import open_repository, resolve_commit
 from engine.decision import EXIT_INTERNAL, EXIT_INVALID
 from engine.facts.gitfacts import GitFacts
@@ -32,7 +33,7 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
           old: str | None, new: str | None, from_stdin: bool, stage: Stage, fmt: str,
           actor: str | None, known_refs: Sequence[str], audit_log: str | None,
           evidence: Sequence[str] = (), artifacts: Sequence[str] = (), github_pr: str | None = None,
-          now: float | None = None) -> int:
+          now: float | None = None, bypass: str | None = None) -> int:
     git = open_repository(repo)
     try:
         source = resolve(git, file=policy_file, ref_spec=policy_ref)
@@ -50,7 +51,8 @@ def check(*, repo: str, policy_file: str | None, policy_ref: str | None, ref: st
         raise click.UsageError(f"{exc}; or name the pusher with --actor") from None
     server_refs, label = server_view(git, updates, known_refs)
     inputs = Inputs(now=time.time() if now is None else now, evidence_files=tuple(evidence),
-                    artifacts=tuple(artifacts), github_pr=github_pr, environ=dict(os.environ))
+                    artifacts=tuple(artifacts), github_pr=github_pr, environ=dict(os.environ),
+                    bypass=None if bypass is None else BypassRequest(bypass, VIA_CLI))
     facts = GitFacts(git, Change(updates, who, stage), server_refs=server_refs, server_label=label, inputs=inputs,
                      policy=policy, source=source)
     decision = judge(policy, facts)

@@ -2,7 +2,8 @@
 
 The installed hook pins this interpreter and import path, so it starts without a
 shell shim or site scan; the policy location and the time budget live in
-`<git dir>/changegate/hook.json`.
+`<git dir>/changegate/hook.json`. Push options are switched on (`receive.advertisePushOptions`)
+so a pusher can ask for a break-glass bypass (engine/bypass.py).
 Reinstalling is idempotent; a hook changegate did not write is never replaced silently.
 """
 
@@ -16,7 +17,7 @@ import sysconfig
 import click
 
 from engine.decision import EXIT_ALLOWED, EXIT_INVALID
-from engine.git import Git
+from engine.git import Git, GitError
 from engine.policy import PolicyError
 from engine.policy.compile import compile_policy
 from engine.policy.source import from_file, split_ref_spec
@@ -67,6 +68,12 @@ def install(*, repo: str, policy_file: str | None, policy_ref: str | None, force
                        "time_budget": time_budget}, indent=2) + "\n", 0o644)
     os.makedirs(hooks_dir, exist_ok=True)
     _write(target, hook_script(), 0o755)
+    # break-glass asks with `git push -o changegate.bypass=...`; git refuses push options unless advertised
+    try:
+        git.run("config", "receive.advertisePushOptions", "true")
+    except GitError as exc:  # the gate works without it; only break-glass requests cannot reach the hook
+        click.echo(f"warning: could not set receive.advertisePushOptions ({exc}); pushers cannot ask for a "
+                   "break-glass bypass (git push -o) until it is set", err=True)
     source = " then ".join(filter(None, [policy_ref, policy_file]))
     pusher = f"; pusher from {server}" if server else ""
     click.echo(f"installed {target} (policy: {source}{pusher}; time budget {time_budget:g} s)")

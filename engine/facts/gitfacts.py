@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.change import Change, ChangedPath, Commit, Inputs, RefUpdate
+from engine.change import Change, ChangedPath, Commit, CommitDetails, Inputs, RefUpdate, Signature, SignatureTrust
 from engine.decision import Judged
 from engine.facts.interface import ChangeFacts, TrustError, Unjudgeable
 from engine.facts.live import LiveSources
@@ -71,6 +71,8 @@ class GitFacts(ChangeFacts, LiveSources):
         self._judged: dict[tuple[bytes, str], Judged] = {}
         self._entries: dict[str, dict[bytes, str] | None] = {}
         self._sizes: dict[str, int | None] = {}  # blob -> size (None: missing, or not a blob)
+        self._raw: dict[str, tuple[str, str] | None] = {}  # commit -> (message, signature format); None: missing
+        self._verified: dict[tuple[SignatureTrust, str], tuple[str, str, str]] = {}
 
     def tree(self, commit: str) -> str:
         """The tree of a commit (records are bound to trees: a squash or rebase keeps them)."""
@@ -186,6 +188,29 @@ class GitFacts(ChangeFacts, LiveSources):
         sizes = self.blob_sizes(oids)
         wanted = [o for o in dict.fromkeys(oids) if sizes.get(o, below) < below]
         return {oid: found[1] for oid, found in zip(wanted, self.git.blobs(wanted), strict=True) if found}
+
+    def commit_details(self, oids: Sequence[str], trust: SignatureTrust | None = None) -> dict[str, CommitDetails]:
+        """Each existing commit's message and, with `trust`, its signature as git verifies it against
+        that trust alone (engine.git.Git.verify_commits). One `git cat-file` for the messages and one
+        `git log` for the signatures of the commits not read before; a missing commit is absent."""
+        wanted = [o for o in dict.fromkeys(oids) if _is_oid(o)]
+        todo = [o for o in wanted if o not in self._raw]
+        for oid, raw in zip(todo, self.git.commit_objects(todo), strict=True):
+            self._raw[oid] = None if raw is None else parse_commit_object(raw)
+        present = [o for o in wanted if self._raw[o] is not None]
+        if trust is not None:
+            unverified = [o for o in present if (trust, o) not in self._verified]
+            for oid, found in zip(unverified, self.git.verify_commits(unverified, trust), strict=True):
+                self._verified[(trust, oid)] = found
+        details = {}
+        for oid in present:
+            message, form = self._raw[oid] or ("", "")
+            signature = None
+            if trust is not None:
+                status, signer, key = self._verified[(trust, oid)]
+                signature = Signature(status, form, signer, key)
+            details[oid] = CommitDetails(message, signature)
+        return details
 
     def ref(self, name: str) -> str | None:
         """The object the ref with exactly this full name points at (never a guessed short name)."""
@@ -383,6 +408,24 @@ class GitFacts(ChangeFacts, LiveSources):
         for commit in commits:
             self._commits[commit.oid] = commit
             self._parents[commit.oid] = commit.parents
+
+
+_SIGNATURE_FORMATS = ((b"-----BEGIN SSH SIGNATURE-----", "ssh"), (b"-----BEGIN PGP SIGNATURE-----", "gpg"),
+                      (b"-----BEGIN SIGNED MESSAGE-----", "x509"))
+
+
+def parse_commit_object(raw: bytes) -> tuple[str, str]:
+    """(message, signature format) of a raw commit object: the message is everything after the
+    first blank line; the format is named by the first line of its `gpgsig` (SHA-1) or
+    `gpgsig-sha256` header: ssh, gpg, x509, "unknown" for another, "" when there is none."""
+    header, _, message = raw.partition(b"\n\n")
+    form = ""
+    for line in header.split(b"\n"):
+        name, _, value = line.partition(b" ")
+        if name in (b"gpgsig", b"gpgsig-sha256"):
+            form = next((f for armour, f in _SIGNATURE_FORMATS if value.strip() == armour), "unknown")
+            break
+    return message.decode("utf-8", "replace"), form
 
 
 def _is_oid(text: str) -> bool:

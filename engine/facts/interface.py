@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, Protocol
 
     from engine.attest import AllowedSigners
-    from engine.change import Actor, Change, Commit, Inputs, RefUpdate, Stage
+    from engine.change import Actor, Change, Commit, CommitDetails, Inputs, RefUpdate, SignatureTrust, Stage
     from engine.decision import Judged
     from engine.facts.approvals import PullFacts
     from engine.facts.mlflow import MlflowClient
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from engine.notes import Loss
     from engine.policy.patterns import Matcher
     from engine.policy.source import PolicySource
+    from engine.rego.opa import OpaServer
 
     class PrometheusAPI(Protocol):
         """What verdicts on live numbers ask a Prometheus server (engine.facts.prometheus answers)."""
@@ -73,6 +74,9 @@ if TYPE_CHECKING:
             """The contents of each blob smaller than `below` bytes; larger ones are absent, never read."""
         def tree_entries(self, tree: str) -> dict[bytes, str] | None:
             """path -> "mode oid" of every blob in `tree`; None if the tree is not there."""
+        def commit_details(self, oids: Sequence[str], trust: SignatureTrust | None = None) -> dict[str, CommitDetails]:
+            """The message of each commit that exists and, with `trust`, its signature as git verifies
+            it against that trust alone (read only when a rule asks; one git process for many)."""
         def prefetch(self) -> None:
             """A hint that rules will ask for paths: walk everything at once, if that is cheaper."""
         def judged(self) -> list[Judged]:
@@ -99,6 +103,8 @@ if TYPE_CHECKING:
             """The client for sources.prometheus; PrometheusError("config") without one."""
         def mlflow(self) -> MlflowClient:
             """A client for sources.mlflow (close it after use); MlflowError without one."""
+        def opa(self) -> OpaServer:
+            """The OPA server of sources.opa; OpaError("config") without one."""
         def github_approvals(self) -> str | None:
             """Why approvals come from GitHub here (a pull request), or None: signed records."""
         def pull_request(self) -> PullFacts:

@@ -1,4 +1,4 @@
-"""The live sources a policy names (Prometheus, MLflow, GitHub) and the working directory's
+"""The live sources a policy names (Prometheus, MLflow, GitHub, OPA) and the working directory's
 files, as facts: rules ask for a client or a file here and never build one themselves.
 
 Credentials come from the entry point's environment, read once into `Inputs.environ`
@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
     from engine.change import Inputs
     from engine.facts.approvals import PullFacts
+    from engine.facts.interface import PrometheusAPI
     from engine.facts.mlflow import MlflowClient
-    from engine.facts.prometheus import PrometheusClient
     from engine.policy.source import PolicySource
+    from engine.rego.opa import OpaServer
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -47,7 +48,7 @@ class LiveSources:
             return os.path.join(os.path.dirname(os.path.abspath(source.name)), path)
         return path
 
-    def prometheus(self) -> PrometheusClient:
+    def prometheus(self) -> PrometheusAPI:
         """The client for sources.prometheus; PrometheusError("config") when there is none."""
         from engine.facts.prometheus import PrometheusClient, PrometheusError
         from engine.times import parse_duration
@@ -76,6 +77,15 @@ class LiveSources:
                 raise MlflowError(f"the MLflow token variable {config['token_env']} is not set; export it")
         timeout = parse_duration(config["timeout"]) if config.get("timeout") else DEFAULT_TIMEOUT
         return MlflowClient(config["url"], timeout=timeout, token=token)
+
+    def opa(self) -> OpaServer:
+        """The server of sources.opa; OpaError("config") when there is none or it cannot be asked."""
+        from engine.rego.opa import OpaError, OpaServer
+
+        config = (self.policy.get("sources") or {}).get("opa")
+        if not config:
+            raise OpaError("config", "the policy configures no sources.opa")
+        return OpaServer(config, self.environ)
 
     def github_approvals(self) -> str | None:
         """Why GitHub is the approvals source here (None: signed records are)."""

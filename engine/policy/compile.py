@@ -61,5 +61,14 @@ def compile_policy(data: bytes, source: str) -> dict[str, Any]:
         "sources": policy.get("sources", {}),
         "trust": policy.get("trust"),
         "blob_refs": policy.get("blob_refs", "deny"),
+        "bypass": _bypass(policy.get("bypass")),
         "rules": rules,
     }
+
+
+def _bypass(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Who may bypass which rules (engine.bypass), with the schema's default; None: nobody."""
+    if section is None:
+        return None
+    return {"actors": list(section["actors"]), "rules": list(section["rules"]),
+            "reason": section.get("reason", "required")}

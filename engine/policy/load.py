@@ -139,6 +139,9 @@ def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem
         keys = kind_keys()
         found = ", ".join(k for k in keys if k in value) or "none"
         return [Problem(source, line, col, f"{where} must have exactly one of {', '.join(keys)} (found: {found})")]
+    if kind in ("oneOf", "anyOf") and isinstance(value, dict) and schema.get("description"):
+        # a body whose keys go together in set ways (rego: modules or opa): the schema's words say which
+        return [Problem(source, line, col, f"{where} is not allowed as written: {schema['description']}")]
     if kind == "enum":
         allowed = ", ".join(str(v) for v in schema["enum"])
         return [Problem(source, line, col, f"{value!r} is not allowed in {where}; allowed: {allowed}")]
@@ -168,7 +171,7 @@ def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem
 
 def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list[Problem]:
     """What the schema cannot say: unique ids, patterns git can match, full ref names, the total
-    number of patterns."""
+    number of patterns, bypass.rules naming rules that exist."""
     too_many = _too_many_patterns(root, data, source)
     if too_many:
         return [too_many]
@@ -187,6 +190,7 @@ def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list
                                     f"duplicate rule id {rid!r} (first used by rules[{seen[rid]}])"))
         elif isinstance(rid, str):
             seen[rid] = index
+        problems += _regex_problems(root, rule, index, source)
         for field, patterns in _pattern_fields(rule):
             for i, pattern in enumerate(patterns):
                 at = position(root, ["rules", index, *field.split("."), i])
@@ -199,6 +203,43 @@ def semantic_problems(root: Document, data: dict[str, Any], source: str) -> list
                     problems.append(Problem(
                         source, *at, f"ref pattern {pattern!r} must be a full ref name, "
                                      f"e.g. 'refs/heads/{pattern.lstrip('!/')}' or 'refs/tags/*'"))
+    return problems + _bypass_problems(root, data, source, seen)
+
+
+def _bypass_problems(root: Document, data: dict[str, Any], source: str, ids: dict[str, int]) -> list[Problem]:
+    """Every rule `bypass.rules` names exists, and none is a built-in check (never bypassable)."""
+    bypass = data.get("bypass")
+    if not isinstance(bypass, dict):
+        return []
+    problems = []
+    for index, rid in enumerate(bypass.get("rules", [])):
+        at = position(root, ["bypass", "rules", index])
+        if rid.startswith(RESERVED_ID_PREFIX):
+            problems.append(Problem(source, *at, f"bypass.rules[{index}]: {rid!r} is one of changegate's built-in "
+                                                 "checks, which can never be bypassed"))
+        elif rid not in ids:
+            known = sorted(ids)
+            listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+            problems.append(Problem(source, *at, f"bypass.rules[{index}]: no rule of this policy has the id {rid!r}; "
+                                                 f"its rule ids: {listed}"))
+    return problems
+
+
+def _regex_problems(root: Document, rule: dict[str, Any], index: int, source: str) -> list[Problem]:
+    """Regular expressions of the rule's kind (its regex_fields) that RE2 cannot compile."""
+    from engine.policy.regex import RegexError, compile_regex
+    from engine.rules import kinds
+
+    kind = kind_of(rule)
+    problems = []
+    for field in kinds()[kind].regex_fields:
+        pattern = field_value(rule, f"{kind}.{field}")
+        if isinstance(pattern, str):
+            try:
+                compile_regex(pattern)
+            except RegexError as exc:
+                problems.append(Problem(source, *position(root, ["rules", index, *kind.split("."), field]),
+                                        f"rules[{index}].{kind}.{field}: {exc}"))
     return problems
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from typing import Any, NamedTuple
 
     # The compiled form (JSON): per pattern, in policy order, [regex or None (never matches), flags].
@@ -315,97 +315,117 @@ def _normalize_body(body: bytes) -> bytes:
 
 # --------------------------------------------------------------------------- match time
 
-_UNDECIDED = -1
-
-
 class _Side:
-    """One evaluation (exact or normalised): an RE2 set over the patterns, verdicts of directories cached."""
+    """One evaluation (exact or normalised) of several pattern lists at once: one RE2 set over
+    every list's patterns, so a name is scanned once however many rules ask about it. Each list
+    ("owner") keeps git's semantics on its own: its last matching pattern wins, and a directory
+    it excludes decides everything below (the verdicts of directories are cached)."""
 
-    __slots__ = ("_dirs", "_flags", "_index", "_set")
+    __slots__ = ("_dirs", "_flags", "_index", "_owner", "_set")
 
-    def __init__(self, entries: list[list[Any]]) -> None:
+    def __init__(self, lists: Sequence[list[list[Any]]]) -> None:
         from re2 import _re2  # C++ RE2 without the Python wrapper's extras: ~3 ms, only when matching
 
         options = _re2.RE2.Options()
         options.encoding = _re2.RE2.Options.Encoding.LATIN1  # one byte = one character
         options.dot_nl = True
         options.log_errors = False
-        options.max_mem = 64 << 20
+        options.max_mem = 64 << 20 if len(lists) == 1 else 256 << 20
         self._set = _re2.Set(_re2.RE2.Anchor.ANCHOR_BOTH, options)
         # Index 0 always matches: an RE2 set that fails (out of memory) returns no index at all,
         # which must never read as "no pattern matched".
         self._set.Add(b"(?s).*")
-        self._index = [_UNDECIDED]
+        self._owner = [-1]
+        self._index = [-1]
         self._flags = [0]
-        for index, (regex, flags) in enumerate(entries):
-            if regex is None:
-                continue
-            if self._set.Add(regex.encode("ascii")) < 0:
-                raise PatternError(f"pattern #{index + 1} does not compile: {regex!r}")
-            self._index.append(index)
-            self._flags.append(flags)
+        for owner, entries in enumerate(lists):
+            for index, (regex, flags) in enumerate(entries):
+                if regex is None:
+                    continue
+                if self._set.Add(regex.encode("ascii")) < 0:
+                    raise PatternError(f"pattern #{index + 1} does not compile: {regex!r}")
+                self._owner.append(owner)
+                self._index.append(index)
+                self._flags.append(flags)
         if not self._set.Compile():
             raise PatternError("the pattern list does not fit in memory")
-        self._dirs: dict[bytes, int] = {}
+        self._dirs: dict[bytes, dict[int, int]] = {}
 
-    def decide(self, name: bytes) -> int:
-        """Index of the positive pattern that matches `name` (a file), or _UNDECIDED."""
+    def decide(self, name: bytes) -> dict[int, int]:
+        """owner -> index of its positive pattern that decides `name` (a file); undecided owners absent."""
         slash = name.rfind(b"/")
+        above = _NONE
         if slash >= 0:
-            verdict = self._dirs.get(name[:slash])
-            if verdict is None:
-                verdict = self._below(name[:slash])
-            if verdict != _UNDECIDED:
-                return verdict  # an excluded directory: nothing below it can be re-included
+            parent = name[:slash]
+            above = self._dirs.get(parent) or self._below(parent)
         hits = self._set.Match(name)
-        return _UNDECIDED if hits == [0] else self._resolve(hits, directory=False)
+        if len(hits) == 1 and hits[0] == 0:
+            return above
+        own = self._resolve(hits, directory=False)
+        if not above:
+            return own
+        return {**own, **above}  # an owner that excluded a directory decides everything below it
 
-    def _below(self, directory: bytes) -> int:
-        """The verdict for what lies in `directory`: its own, or the first excluded ancestor's (cached)."""
-        verdict = self._dirs.get(directory)
-        if verdict is not None:
-            return verdict
+    def _below(self, directory: bytes) -> dict[int, int]:
+        """The verdicts for what lies in `directory`: per owner, its first excluding ancestor's, or
+        the directory's own (cached)."""
+        verdicts = self._dirs.get(directory)
+        if verdicts is not None:
+            return verdicts
         pending = [directory]  # uncached directories, deepest first (a loop: paths may be deep)
+        verdicts = _NONE
         while (slash := pending[-1].rfind(b"/")) >= 0:
             parent = pending[-1][:slash]
             known = self._dirs.get(parent)
             if known is not None:
-                verdict = known
+                verdicts = known
                 break
             pending.append(parent)
-        else:
-            verdict = _UNDECIDED
         for directory in reversed(pending):
-            if verdict == _UNDECIDED:
-                verdict = self._resolve(self._set.Match(directory), directory=True)
-            self._dirs[directory] = verdict
-        return verdict
+            own = self._resolve(self._set.Match(directory), directory=True)
+            if own:
+                verdicts = {**own, **verdicts} if verdicts else own
+            self._dirs[directory] = verdicts
+        return verdicts
 
-    def _resolve(self, hits: list[int], *, directory: bool) -> int:
-        """The last pattern among `hits` that applies (directory-only ones to directories only)."""
+    def _resolve(self, hits: list[int], *, directory: bool) -> dict[int, int]:
+        """Per owner, the last of its patterns among `hits` that applies (directory-only ones to
+        directories only): its index if positive; owners whose deciding pattern is negative are absent."""
         if 0 not in hits:
             raise RuntimeError("pattern matching failed (RE2 ran out of memory); denying")
-        for hit in sorted(hits, reverse=True)[:-1]:
+        decided: dict[int, int] = {}
+        done: set[int] = set()
+        for hit in sorted(hits, reverse=True):
+            owner = self._owner[hit]
+            if owner < 0 or owner in done:
+                continue
             flags = self._flags[hit]
             if flags & DIR_ONLY and not directory:
                 continue
-            return _UNDECIDED if flags & NEGATIVE else self._index[hit]
-        return _UNDECIDED
+            done.add(owner)
+            if not flags & NEGATIVE:
+                decided[owner] = self._index[hit]
+        return decided
+
+
+_NONE: dict[int, int] = {}  # shared, never mutated: no owner decided
 
 
 class Matcher:
     """Matches a path or ref name (bytes) like git matches a `.gitignore`, optionally also normalised.
 
     RE2 is imported and the sets built on the first match, so building a rule costs nothing.
+    `decide` asks about one name; `select` picks the matching names out of many, and when the
+    matcher is in a `MatcherGroup` the names are scanned once for every member.
     """
 
-    __slots__ = ("_compiled", "_exact", "_normal", "patterns")
+    __slots__ = ("_compiled", "_group", "_solo", "patterns")
 
     def __init__(self, compiled: Compiled, patterns: Sequence[str]) -> None:
         self._compiled = compiled
         self.patterns = tuple(patterns)
-        self._exact: _Side | None = None
-        self._normal: _Side | None = None
+        self._solo: _Evaluation | None = None
+        self._group: MatcherGroup | None = None
 
     def match(self, name: bytes) -> bool:
         return self.decide(name) is not None
@@ -417,21 +437,108 @@ class Matcher:
 
     def decide(self, name: bytes) -> Verdict | None:
         """Why `name` matches (the deciding pattern; whether only its normalised form matched), or None."""
-        exact = self._exact or self._build()
-        index = exact.decide(name)
-        if index != _UNDECIDED:
-            return Verdict(self.patterns[index], False)
-        if self._normal is None:
-            return None
-        normal = _NORMALIZED.get(name) or normalize_path(name)
-        if self._normal is exact and normal == name:
-            return None  # the same patterns on the same name: already answered
-        index = self._normal.decide(normal)
-        return None if index == _UNDECIDED else Verdict(self.patterns[index], True)
+        solo = self._solo or self._build()
+        return solo.decide(name).get(0)
 
-    def _build(self) -> _Side:
-        exact = self._exact = _Side(self._compiled["exact"] or [])
-        normalized = self._compiled.get("normalized")
-        if normalized is not None:
-            self._normal = exact if normalized == self._compiled["exact"] else _Side(normalized)
-        return exact
+    def select(self, names: Collection[bytes]) -> dict[bytes, Verdict]:
+        """The names that match, each with its verdict, in the order of `names` (which must not
+        change afterwards: a group answers the same collection from its cache)."""
+        return (self._group or MatcherGroup([self])).select(self, names)
+
+    def _build(self) -> _Evaluation:
+        self._solo = _Evaluation([self])
+        return self._solo
+
+
+class MatcherGroup:
+    """Matchers that judge the same names (the rules of one policy over one change's paths):
+    one RE2 pass per name answers all of them, so a thousand rules cost about what one does."""
+
+    __slots__ = ("_done", "_evaluation", "_members", "_owner")
+
+    def __init__(self, matchers: Sequence[Matcher]) -> None:
+        self._members = list({id(m): m for m in matchers}.values())
+        self._owner = {id(m): owner for owner, m in enumerate(self._members)}
+        for m in self._members:
+            m._group = self
+        self._evaluation: _Evaluation | None = None
+        self._done: list[tuple[Collection[bytes], list[dict[bytes, Verdict]], dict[int, Exception]]] = []
+
+    def forget(self) -> None:
+        """Drop the answers kept for the collections asked so far: a caller that judges change after
+        change with one group (`policy replay`) calls it between changes, so the answers do not
+        pile up (each is kept for one change's collection of names)."""
+        self._done.clear()
+
+    def select(self, matcher: Matcher, names: Collection[bytes]) -> dict[bytes, Verdict]:
+        owner = self._owner[id(matcher)]
+        done = next((d for d in self._done if d[0] is names), None)
+        if done is None:
+            done = (names, *self._select(names))
+            self._done.append(done)
+        _, selected, failed = done
+        if owner in failed:
+            raise failed[owner]
+        return selected[owner]
+
+    def _select(self, names: Collection[bytes]) -> tuple[list[dict[bytes, Verdict]], dict[int, Exception]]:
+        selected: list[dict[bytes, Verdict]] = [{} for _ in self._members]
+        failed: dict[int, Exception] = {}
+        evaluation = self._evaluation or self._build()
+        for name in names:
+            try:
+                verdicts = evaluation.decide(name)
+            except RuntimeError:  # the shared set ran out of memory: ask each member alone
+                verdicts = {}
+                for owner, member in enumerate(self._members):
+                    try:
+                        verdict = member.decide(name)
+                    except RuntimeError as exc:
+                        failed[owner] = exc
+                        continue
+                    if verdict is not None:
+                        verdicts[owner] = verdict
+            for owner, verdict in verdicts.items():
+                selected[owner][name] = verdict
+        return selected, failed
+
+    def _build(self) -> _Evaluation:
+        self._evaluation = _Evaluation(self._members)
+        return self._evaluation
+
+
+class _Evaluation:
+    """Exact, then normalised: two RE2 passes at most per name, for any number of pattern lists."""
+
+    __slots__ = ("_distinct", "_exact", "_normal", "_normal_owner", "_patterns", "_same")
+
+    def __init__(self, members: Sequence[Matcher]) -> None:
+        compiled = [m._compiled for m in members]
+        self._patterns = [m.patterns for m in members]
+        self._exact = _Side([c["exact"] or [] for c in compiled])
+        self._normal_owner = [i for i, c in enumerate(compiled) if c.get("normalized") is not None]
+        # per normalising owner: are its normalised patterns its exact ones? (then an unchanged
+        # name was already answered by the exact pass)
+        self._same = [compiled[i]["normalized"] == compiled[i]["exact"] for i in self._normal_owner]
+        self._distinct = not all(self._same)
+        self._normal: _Side | None = None
+        if self._normal_owner:
+            everyone = len(self._normal_owner) == len(members)
+            self._normal = (self._exact if everyone and not self._distinct
+                            else _Side([compiled[i]["normalized"] or [] for i in self._normal_owner]))
+
+    def decide(self, name: bytes) -> dict[int, Verdict]:
+        """owner -> why `name` matches its patterns, for the owners it matches."""
+        exact = self._exact.decide(name)
+        found = {owner: Verdict(self._patterns[owner][index], False) for owner, index in exact.items()} if exact else {}
+        if self._normal is None:
+            return found
+        normal = _NORMALIZED.get(name) or normalize_path(name)
+        if normal == name and not self._distinct:
+            return found
+        for k, index in self._normal.decide(normal).items():
+            owner = self._normal_owner[k]
+            if owner in found or (normal == name and self._same[k]):
+                continue
+            found[owner] = Verdict(self._patterns[owner][index], True)
+        return found

@@ -15,7 +15,8 @@ from engine.decision import Decision, Outcome
 if TYPE_CHECKING:
     from engine.facts.github import Annotation, CheckRunOutput
 
-_ICON = {"pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "skip": "➖ skip", "error": "🛑 error"}
+_ICON = {"pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "skip": "➖ skip", "error": "🛑 error",
+         "bypassed": "🔓 bypassed"}
 
 
 def escape_data(text: str) -> str:
@@ -31,7 +32,7 @@ def escape_property(text: str) -> str:
 def _level(outcome: Outcome) -> str | None:
     if outcome.denies:
         return "error"
-    if outcome.status in ("warn", "fail", "error"):
+    if outcome.status in ("warn", "fail", "error", "bypassed"):
         return "warning"
     return None
 

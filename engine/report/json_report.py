@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.change import RefUpdate
-    from engine.decision import Outcome
+    from engine.decision import Bypass, Outcome
     from engine.report import Report
 
 
@@ -55,8 +55,17 @@ def as_dict(decision: Decision, **extra: Any) -> dict[str, Any]:
         "updates": [update_dict(u) for u in decision.updates],
         "judged": [{"ref": j.ref, "basis": j.basis, "commits": list(j.commits)} for j in decision.judged],
         "outcomes": [outcome_dict(o) for o in decision.outcomes],
+        "bypass": bypass_dict(decision.bypass),
         **extra,
     }
+
+
+def bypass_dict(bypass: Bypass | None) -> dict[str, Any] | None:
+    """A break-glass request and what became of it (status granted | refused | unneeded); None: none asked."""
+    if bypass is None:
+        return None
+    return {"status": bypass.status, "actor": bypass.actor, "reason": bypass.reason, "via": bypass.via,
+            "rules": list(bypass.rules), "message": bypass.message}
 
 
 def update_dict(update: RefUpdate) -> dict[str, str]:
@@ -65,7 +74,11 @@ def update_dict(update: RefUpdate) -> dict[str, str]:
 
 def outcome_dict(outcome: Outcome) -> dict[str, Any]:
     """An outcome without its notice: the notice's URL may hold a secret, and what became of the
-    notice is in the message once engine.report.sinks delivered it."""
+    notice is in the message once engine.report.sinks delivered it. `decision_id` only when a
+    decision service gave one."""
     o = outcome
-    return {"rule": o.rule, "status": o.status, "message": o.message, "seen": list(o.seen),
-            "required": o.required, "fix": o.fix, "enforcement": o.enforcement, "paths": list(o.paths)}
+    found = {"rule": o.rule, "status": o.status, "message": o.message, "seen": list(o.seen),
+             "required": o.required, "fix": o.fix, "enforcement": o.enforcement, "paths": list(o.paths)}
+    if o.decision_id:  # an OPA server's id for the decision, to correlate with its decision log
+        found["decision_id"] = o.decision_id
+    return found

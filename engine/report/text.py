@@ -6,14 +6,14 @@ On a push, git prefixes every line with `remote: `; lines stay short and ASCII.
 from __future__ import annotations
 
 from engine.change import show
-from engine.decision import Decision, Outcome
+from engine.decision import Bypass, Decision, Outcome
 from engine.report import ApprovalRecords, Measurement, Rollback
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from engine.report import Report
 
-_MARK = {"fail": "DENY", "error": "ERROR", "warn": "WARN", "pass": "ok", "skip": "skip"}
+_MARK = {"fail": "DENY", "error": "ERROR", "warn": "WARN", "pass": "ok", "skip": "skip", "bypassed": "BYPASSED"}
 
 
 def render(subject: Report, *, verbose: bool = False) -> str:
@@ -32,9 +32,15 @@ def _decision(decision: Decision, *, verbose: bool) -> str:
     blocking = [o for o in decision.outcomes if o.denies]
     warnings = [o for o in decision.outcomes if not o.denies and o.status in ("warn", "error", "fail")]
     lines: list[str] = []
-    if blocking:
+    bypass = decision.bypass
+    granted = bypass is not None and bypass.status == "granted"
+    if bypass is not None and granted:
+        lines += _bypassed(decision, bypass, warnings)
+    elif blocking:
         lines.append(f"changegate: {decision.stage} rejected by policy {decision.policy!r} "
                      f"({len(blocking)} rule(s) failed)")
+        if bypass is not None:
+            lines.append(f"changegate: bypass refused: {bypass.message}")
         for outcome in blocking:
             lines += ["", *_block(outcome)]
         for outcome in warnings:
@@ -46,12 +52,26 @@ def _decision(decision: Decision, *, verbose: bool) -> str:
         commits = len({c for j in decision.judged for c in j.commits})
         lines.append(f"changegate: {decision.stage} allowed by policy {decision.policy!r} "
                      f"({applied} of {len(decision.outcomes)} rules applied, {commits} new commit(s) judged{note})")
+        if bypass is not None:
+            lines.append(f"changegate: bypass not used: {bypass.message}")
+        # a warning's own words reach the pusher (a Rego `warn` message is addressed to them)
+        lines += [f"changegate: [{_MARK[o.status]}] {o.rule}: {o.message}" for o in warnings]
     if verbose:
         lines.append("")
         lines += [f"  {_MARK[o.status]:5} {o.rule}: {o.message}" for o in decision.outcomes]
-        if not blocking:
+        if not blocking and not granted:
             lines += ["", *_judged(decision)]
     return "\n".join(lines) + "\n"
+
+
+def _bypassed(decision: Decision, bypass: Bypass, warnings: list[Outcome]) -> list[str]:
+    """A change that passes only because rules were bypassed: said first, plainly, with the reason."""
+    lines = [f"changegate: BYPASS: {decision.stage} allowed by policy {decision.policy!r} only because "
+             f"{show(bypass.actor)} bypassed {len(bypass.rules)} rule(s) that denied it: {', '.join(bypass.rules)}",
+             f"changegate: bypass reason: {bypass.reason or '(none given)'}"]
+    for outcome in [o for o in decision.outcomes if o.status == "bypassed"] + warnings:
+        lines += ["", *_block(outcome)]
+    return [*lines, "", *_judged(decision), ""]
 
 
 def _judged(decision: Decision) -> list[str]:
@@ -62,12 +82,13 @@ def _judged(decision: Decision) -> list[str]:
 
 
 def _block(outcome: Outcome) -> list[str]:
-    label = _MARK[outcome.status] + (" (evaluate mode, not enforced)" if not outcome.denies else "")
+    bypassed = outcome.status == "bypassed"
+    label = _MARK[outcome.status] + (" (evaluate mode, not enforced)" if not outcome.denies and not bypassed else "")
     lines = [f"[{label}] {outcome.rule}: {outcome.message}"]
     lines += [f"  seen:     {s}" for s in outcome.seen]
     if outcome.required:
         lines.append(f"  required: {outcome.required}")
-    if outcome.fix:
+    if outcome.fix and not bypassed:
         lines.append(f"  to fix:   {outcome.fix}")
     return lines
 

@@ -40,6 +40,9 @@ class Rule(ABC):
     live: ClassVar[bool] = False  # asks live services: never judged on push (servers give hooks ~5 s)
     pattern_fields: ClassVar[tuple[str, ...]] = ()  # git path patterns in its parameters ("" is the body itself)
     reads_paths: ClassVar[bool] = False  # whether evaluate() looks at changed paths
+    regex_fields: ClassVar[tuple[str, ...]] = ()  # RE2 regular expressions in its parameters (checked on load)
+    # judged after the rules that do not read outcomes, and handed theirs in `earlier` (rego)
+    reads_outcomes: ClassVar[bool] = False
 
     params: Any  # an instance of Params; each kind narrows the type
 
@@ -69,6 +72,8 @@ class Rule(ABC):
         self.params = parse_params(self.Params, spec["params"])
         self.patterns = {field: Matcher(compiled, raw) for field, (raw, compiled) in spec["patterns"].items()}
         self.needs_paths = self.reads_paths or self.when is not None
+        # (kind, outcome) of each rule judged before this one, set by judge() when reads_outcomes
+        self.earlier: tuple[tuple[str, Outcome], ...] = ()
 
     def judge(self, facts: Facts) -> Outcome:
         try:
@@ -117,10 +122,7 @@ class Rule(ABC):
         """A changed path matching when.paths: one that matches exactly if any does."""
         assert self.when is not None
         found = None
-        for path in facts.changes_for(update, self.refs):
-            verdict = self.when.decide(path)
-            if verdict is None:
-                continue
+        for path, verdict in self.when.select(facts.changes_for(update, self.refs)).items():
             if not verdict.normalized:
                 return path, verdict
             found = found or (path, verdict)

@@ -184,12 +184,14 @@ class MaxFileSize(Rule):
         new = _Seen._make  # a plain tuple construction: a large push brings tens of thousands
         submodules = 0
         for u in updates:
+            # every changed path of these commits, selected in one pass with the other rules' patterns
+            selected = matcher.select(facts.changes_for(u, self.refs)) if matcher is not None else {}
             for commit in facts.commits_for(u, self.refs):
                 for changed in commit.paths:
                     if changed.status not in _VERB:
                         continue  # a deletion removes a file rather than adding one
                     if changed.path not in verdicts:
-                        verdict = matcher.decide(changed.path) if matcher is not None else None
+                        verdict = selected.get(changed.path) if matcher is not None else None
                         verdicts[changed.path] = verdict.pattern if verdict else (None if matcher else "")
                     pattern = verdicts[changed.path]
                     if pattern is None:

@@ -42,10 +42,8 @@ class DenyPaths(Rule):
         for u in updates:
             changes = facts.changes_for(u, self.refs)
             checked += len(changes)
-            for path, occurrences in changes.items():
-                verdict = matcher.decide(path)
-                if verdict is None:
-                    continue
+            for path, verdict in matcher.select(changes).items():
+                occurrences = changes[path]
                 adding = [(c, status) for c, status in occurrences if status in _VERB]
                 if not adding:
                     continue

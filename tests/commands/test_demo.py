@@ -14,3 +14,6 @@ def test_demo_runs_and_every_scenario_behaves() -> None:
     assert "ok   with evidence, still no review: rejected" in proc.stdout
     assert "ok   with evidence and approval: accepted" in proc.stdout
     assert "ok   tree tag with weights: rejected" in proc.stdout
+    assert "remote: [BYPASSED] prompts-need-review" in proc.stdout
+    assert "ok   break-glass revert: accepted" in proc.stdout
+    assert "reason: INC-4711: revert bad prompt" in proc.stdout

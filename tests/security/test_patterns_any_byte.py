@@ -12,10 +12,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from engine.policy.patterns import Matcher, compile_patterns
+from engine.policy.patterns import Matcher, MatcherGroup, compile_patterns
 
 SLASH, STAR, BACKSLASH = 0x2F, 0x2A, 0x5C
 SPECIAL = b"*?[\\"
@@ -73,18 +73,26 @@ def pattern_matches(body: bytes, name: bytes) -> bool:
 
 
 def reference(patterns: list[bytes], path: bytes) -> bool:
-    parsed = [(p.startswith(b"!"), p.endswith(b"/"), p.removeprefix(b"!").removesuffix(b"/")) for p in patterns]
+    return deciding(patterns, path) is not None
 
-    def last(name: bytes, *, directory: bool) -> bool | None:
-        for negative, dir_only, body in reversed(parsed):
+
+def deciding(patterns: list[bytes], path: bytes) -> bytes | None:
+    """The pattern that makes `path` match (its topmost excluded directory's, else its own last
+    matching one), or None."""
+    parsed = [(p, p.startswith(b"!"), p.endswith(b"/"), p.removeprefix(b"!").removesuffix(b"/")) for p in patterns]
+
+    def last(name: bytes, *, directory: bool) -> bytes | None:
+        for raw, negative, dir_only, body in reversed(parsed):
             if (directory or not dir_only) and pattern_matches(body, name):
-                return not negative
+                return None if negative else raw
         return None
 
     parts = path.split(b"/")
-    if any(last(b"/".join(parts[:k]), directory=True) for k in range(1, len(parts))):
-        return True
-    return bool(last(path, directory=False))
+    for k in range(1, len(parts)):
+        found = last(b"/".join(parts[:k]), directory=True)
+        if found is not None:
+            return found
+    return last(path, directory=False)
 
 
 # --------------------------------------------------------------------------- generators
@@ -173,3 +181,33 @@ def test_ref_patterns_match_ref_names_holding_any_control_character(char: str) -
                  f"refs/tags/{char}v", f"refs/heads/x{one_byte}y/{char}", f"refs/heads/a{char}b/frozen"):
         expected = not name.startswith("refs/tags/" + char)
         assert refs.match(name.encode()) is expected, name
+
+
+# --------------------------------------------------------------------------- many lists at once
+
+@st.composite
+def grouped_examples(draw: st.DrawFn) -> tuple[list[list[bytes]], list[bytes]]:
+    lists = draw(st.lists(st.lists(pattern(), min_size=1, max_size=4), min_size=2, max_size=5))
+    return lists, draw(st.lists(path_like([p for patterns in lists for p in patterns]), min_size=1, max_size=12))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(grouped_examples())
+@example(([[b"d/", b"*.x"], [b"*.x"], [b"!d/a.x", b"d/"]], [b"d/a.x", b"e/a.x", b"d"]))  # an excluded directory decides
+def test_a_group_of_pattern_lists_selects_what_each_list_decides_alone(
+        example: tuple[list[list[bytes]], list[bytes]]) -> None:
+    """One RE2 pass for many rules (MatcherGroup) keeps each rule's own git semantics: its last
+    match wins, its excluded directories decide what lies below, others' patterns never leak in."""
+    lists, paths = example
+    texts = [[p.decode("utf-8", "surrogateescape") for p in patterns] for patterns in lists]
+    grouped = [Matcher(compile_patterns(t, normalize=k % 2 == 1), t) for k, t in enumerate(texts)]
+    alone = [Matcher(compile_patterns(t, normalize=k % 2 == 1), t) for k, t in enumerate(texts)]
+    MatcherGroup(grouped)
+    for k, patterns in enumerate(lists):
+        selected = grouped[k].select(paths)
+        for path in paths:
+            assert selected.get(path) == alone[k].decide(path), (lists, k, path)
+            if k % 2 == 0:
+                verdict = selected.get(path)
+                expected = deciding(patterns, path)
+                assert (verdict and verdict.pattern.encode("utf-8", "surrogateescape")) == expected, (patterns, path)
