@@ -417,3 +417,17 @@ def test_several_refs_since_a_merge_of_older_commits_from_another_ref_brings_the
         "release-no-notebooks": (1, {"B", "R2"}, {"n.ipynb"}, True),  # B is new to release
         "no-notebooks-anywhere": (1, {"R2"}, {"n.ipynb"}, True),  # but not to the server
     }
+
+
+def test_a_rule_on_commit_messages_judges_every_commit_a_step_brings(tmp_path: Path) -> None:
+    """Messages are read from git for the commits of each step: the merges M5 and M8 bring S1, S2 and
+    R1, whose messages do not start with M; an outcome without paths names the step's commit."""
+    repo, _, oids = setup(tmp_path)
+    policy = tmp_path / "messages.yml"
+    policy.write_text("version: 1\nname: messages\nrules:\n"
+                      "  - id: main-messages\n    require: {commit_metadata: {message: '^M'}}\n")
+    code, report, _ = replay(repo, policy)
+    assert code == 1
+    assert rules(report, oids) == {"main-messages": (2, {"M5", "M8"}, set(), True)}
+    seen = " ".join(line for d in report["details"] for o in d["outcomes"] for line in o["seen"])
+    assert all(oids[m][:10] in seen for m in ("S1", "S2", "R1"))
