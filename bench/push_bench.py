@@ -42,8 +42,9 @@ def sh(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> bytes
     return subprocess.run(list(args), cwd=cwd, env=ENV, input=stdin, check=True, capture_output=True).stdout
 
 
-def generate(path: Path, commits: int, files: int, seed: int = 7) -> None:
-    """A history of `commits` commits, each changing 1-3 of `files` paths (some under prompts/, models/)."""
+def generate(path: Path, commits: int, files: int, seed: int = 7, denied_every: int = 0) -> None:
+    """A history of `commits` commits, each changing 1-3 of `files` paths (some under prompts/, models/);
+    with `denied_every` N, every Nth commit also adds a weights file bench/policy-20.yml denies."""
     rng = random.Random(seed)
     dirs = ["src/app", "src/eval", "prompts/support", "models/support-7b", "serving/k8s", "docs", "tests/unit"]
     names = [f"{dirs[i % len(dirs)]}/mod{i % 37}/file{i}.{'yaml' if i % 5 == 0 else 'py'}" for i in range(files)]
@@ -58,6 +59,8 @@ def generate(path: Path, commits: int, files: int, seed: int = 7) -> None:
         for name in touched:
             body = f"# {name} revision {n} {rng.random()}\n".encode()
             out += f"M 100644 inline {name}\ndata {len(body)}\n".encode() + body + b"\n"
+        if denied_every and n % denied_every == 0:
+            out += f"M 100644 inline models/support-7b/w{n}.safetensors\ndata 2\nw\n\n".encode()
         out += b"\n"
     sh("git", "init", "-q", "--bare", "-b", "main", str(path))
     sh("git", "fast-import", "--quiet", cwd=path, stdin=bytes(out))

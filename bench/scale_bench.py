@@ -7,19 +7,25 @@ Every repository is generated with `git fast-import`, so anyone can run this wit
   * huge history: a push of --huge-commits commits (git/git has about 82,000), bare vs hook;
   * many rules x many paths: `policy check` of one commit adding --paths paths, with 1, 100 and
     --rules deny_paths rules (extension, directory and `**/dir/*.bin` patterns), against the time
-    `git diff-tree` takes to list those paths (a case slower than 30 s is timed once).
+    `git diff-tree` takes to list those paths (a case slower than 30 s is timed once);
+  * replay: `policy replay` of the 20-rule policy over a linear history of --huge-commits commits
+    (every first-parent step judged; one in 1,000 adds denied weights), against the time
+    `git log --raw` takes to list the same history, with the CPU seconds replay used.
 
     python bench/scale_bench.py [--refs 4000] [--huge-commits 80000] [--paths 100000] [--rules 1000]
-                                [--runs 5] [--only refs,huge,rules]
+                                [--runs 5] [--only refs,huge,rules,replay]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -119,6 +125,34 @@ def many_rules(root: Path, paths: int, rules: int, runs: int) -> list[str]:
     return lines
 
 
+def replay_history(root: Path, commits: int, runs: int) -> str:
+    """`policy replay` over every first-parent step of a generated history (warm: one untimed run)."""
+    import resource
+
+    source = root / "replay-source.git"
+    generate(source, commits, 5_000, denied_every=1_000)
+    listing = [timed(lambda: sh("git", "log", "--raw", "-z", "--no-renames", "--root", "main", cwd=source))
+               for _ in range(runs)]
+    argv = [sys.executable, "-m", "engine", "replay", "--repo", str(source), "--policy", str(POLICY),
+            "--from", "history", "--format", "json"]
+    replay: list[float] = []
+    cpu: list[float] = []
+    for run in range(runs + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, check=False)
+        elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"policy replay failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+        if run:  # the first run warms the page cache
+            replay.append(elapsed)
+            cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    report = json.loads(proc.stdout)
+    name = f"replay {report['updates']:,} updates, 20 rules ({report['denied_updates']} denied)"
+    return f"{row(name, listing, replay)}  cpu {statistics.median(cpu):.1f} s"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--refs", type=int, default=4_000)
@@ -126,11 +160,12 @@ def main() -> int:
     parser.add_argument("--paths", type=int, default=100_000)
     parser.add_argument("--rules", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", default="refs,huge,rules", help="comma-separated scenarios to run")
+    parser.add_argument("--only", default="refs,huge,rules,replay", help="comma-separated scenarios to run")
     args = parser.parse_args()
     chosen = set(args.only.split(","))
     print(f"{'scenario (medians of ' + str(args.runs) + ' runs)':<50}{'bare':>12}{'changegate':>12}{'ratio':>9}")
-    print("(path rules: changegate is `policy check`, bare is `git diff-tree` listing the same paths)")
+    print("(path rules: changegate is `policy check`, bare is `git diff-tree` listing the same paths;\n"
+          " replay: changegate is `policy replay`, bare is `git log --raw` listing the same history)")
     with tempfile.TemporaryDirectory(prefix="changegate-scale-") as tmp:
         root = Path(tmp)
         if "refs" in chosen:
@@ -140,6 +175,8 @@ def main() -> int:
                 print(line, flush=True)
         if "huge" in chosen:
             print(huge_history(root, args.huge_commits, max(1, min(args.runs, 3))), flush=True)
+        if "replay" in chosen:
+            print(replay_history(root, args.huge_commits, max(1, min(args.runs, 3))), flush=True)
     return 0
 
 

@@ -25,6 +25,7 @@ LAZY: dict[str, str] = {
     "approvals": "engine.commands.approvals",
     "rollback-check": "engine.commands.rollback_check",
     "action": "engine.commands.action",
+    "replay": "engine.commands.replay",
     "test": "engine.commands.test",
     "pre-push": "engine.commands.pre_push",
 }

@@ -35,18 +35,24 @@ from engine.rules import build_rules
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from engine.facts.interface import Facts
+    from engine.policy.patterns import MatcherGroup
     from engine.rules.base import Rule
 
 _CRASH_FIX = "retry; if it persists, report it to the repository administrator"
 _CRASH_FIX_MEASURED = "report it to the policy's maintainers"  # no repository, no administrator of one
 
 
-def judge(policy: dict[str, Any], facts: Facts) -> Decision:
+def judge(policy: dict[str, Any], facts: Facts, *, rules: Sequence[Rule] | None = None) -> Decision:
+    """`rules`: the policy's rules built once by the caller (build_rules, their path matchers
+    grouped by group_matchers), for one that judges many changes with one policy (`policy
+    replay`): building them again for each change would rebuild every pattern set. Such a
+    caller calls MatcherGroup.forget() between changes."""
     crashed: list[str] = []
-    rules = _rules(policy, facts)
+    rules = _rules(policy, facts, rules)
     if not facts.measurement and any(rule.needs_paths and facts.stage in rule.stages for rule in rules):
         try:
             facts.prefetch()
@@ -76,20 +82,24 @@ def judge(policy: dict[str, Any], facts: Facts) -> Decision:
                     policy.get("source", ""), tuple(RuleRef(r["id"], r["kind"], r["line"]) for r in policy["rules"]))
 
 
-def _rules(policy: dict[str, Any], facts: Facts) -> list[Rule]:
-    rules = build_rules(policy)
+def _rules(policy: dict[str, Any], facts: Facts, built: Sequence[Rule] | None) -> list[Rule]:
+    rules = list(built) if built is not None else build_rules(policy)
     if facts.measurement:
         from engine.rules.thresholds import LiveRule
 
         return [rule for rule in rules if isinstance(rule, LiveRule)]
-    if len(rules) > 1:  # each changed path is matched once against every rule's path patterns
-        from engine.policy.patterns import MatcherGroup
-
-        matchers = [m for rule in rules for m in (rule.when, *rule.patterns.values()) if m is not None]
-        if len(matchers) > 1:
-            MatcherGroup(matchers)
+    if built is None:
+        group_matchers(rules)
     if any(only_grows(u.ref) for u in facts.updates):
         from engine.rules.records import RecordsOnlyGrow
 
         rules.insert(0, RecordsOnlyGrow.builtin())
     return rules
+
+
+def group_matchers(rules: Sequence[Rule]) -> MatcherGroup | None:
+    """Each changed path is matched once against every rule's path patterns: one group for them all."""
+    from engine.policy.patterns import MatcherGroup
+
+    matchers = [m for rule in rules for m in (rule.when, *rule.patterns.values()) if m is not None]
+    return MatcherGroup(matchers) if len(rules) > 1 and len(matchers) > 1 else None

@@ -464,6 +464,12 @@ class MatcherGroup:
         self._evaluation: _Evaluation | None = None
         self._done: list[tuple[Collection[bytes], list[dict[bytes, Verdict]], dict[int, Exception]]] = []
 
+    def forget(self) -> None:
+        """Drop the answers kept for the collections asked so far: a caller that judges change after
+        change with one group (`policy replay`) calls it between changes, so the answers do not
+        pile up (each is kept for one change's collection of names)."""
+        self._done.clear()
+
     def select(self, matcher: Matcher, names: Collection[bytes]) -> dict[bytes, Verdict]:
         owner = self._owner[id(matcher)]
         done = next((d for d in self._done if d[0] is names), None)
