@@ -33,7 +33,8 @@ def test_every_format_option_offers_exactly_the_registered_formats() -> None:
     offered = {name: param.type for name, command in every.items() for param in command.params
                if isinstance(param, click.Option) and "--format" in param.opts}
     assert {"check", "rollback-check", "approvals"} <= set(offered)
-    offered.pop("test")  # `policy test` reports test results (text or json), not decisions
+    for own in ("test", "replay"):  # test results and a replay summary (text or json), not one decision
+        offered.pop(own)
     for name, choice in offered.items():
         assert isinstance(choice, click.Choice), name
         assert list(choice.choices) == report.names(), name
