@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from engine.change import Change, ChangedPath, Commit, Inputs, RefUpdate
 from engine.decision import Judged
+from engine.facts.content import Blobs, ContentCache
 from engine.facts.interface import ChangeFacts, TrustError, Unjudgeable
 from engine.facts.live import LiveSources
 from engine.git import Git, GitError
@@ -71,6 +72,7 @@ class GitFacts(ChangeFacts, LiveSources):
         self._judged: dict[tuple[bytes, str], Judged] = {}
         self._entries: dict[str, dict[bytes, str] | None] = {}
         self._sizes: dict[str, int | None] = {}  # blob -> size (None: missing, or not a blob)
+        self._content = ContentCache(self.blob_sizes, self.git.read_blobs)
 
     def tree(self, commit: str) -> str:
         """The tree of a commit (records are bound to trees: a squash or rebase keeps them)."""
@@ -186,6 +188,11 @@ class GitFacts(ChangeFacts, LiveSources):
         sizes = self.blob_sizes(oids)
         wanted = [o for o in dict.fromkeys(oids) if sizes.get(o, below) < below]
         return {oid: found[1] for oid, found in zip(wanted, self.git.blobs(wanted), strict=True) if found}
+
+    def blob_contents(self, oids: Sequence[str], *, max_blob: int, max_total: int, head: int = 0) -> Blobs:
+        """Blob contents for content rules, streamed from one `git cat-file --batch` per call and
+        read once per decision (engine.facts.content has the caps)."""
+        return self._content.read(oids, max_blob=max_blob, max_total=max_total, head=head)
 
     def ref(self, name: str) -> str | None:
         """The object the ref with exactly this full name points at (never a guessed short name)."""
