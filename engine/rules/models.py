@@ -168,9 +168,13 @@ def _judge_head(head: bytes, size: int, cap: int | str) -> Verdict:
 def _whole_pickle(data: bytes) -> bool:
     """Whether all of `data` is one or more complete pickles: how a text (protocol 0/1) pickle is
     told from text; a text file fails within a few bytes."""
+    if data.rstrip()[-1:] != b".":
+        return False  # a pickle ends with its STOP opcode
     import io
     import pickletools
 
+    if data[:1].decode("latin-1") not in _opcodes():
+        return False
     stream = io.BytesIO(data)
     try:
         while stream.tell() < len(data):
@@ -181,6 +185,12 @@ def _whole_pickle(data: bytes) -> bool:
     except Exception:  # noqa: BLE001 - any parse error means: not a pickle
         return False
     return True
+
+
+def _opcodes() -> frozenset[str]:
+    import pickletools
+
+    return frozenset(op.code for op in pickletools.opcodes)
 
 
 def _scan(data: bytes, kind: str, name: str, safe: frozenset[str]) -> Verdict:

@@ -26,7 +26,7 @@ from engine.rules.max_file_size import format_size, parse_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Sequence
     from typing import Any, NamedTuple
 
     from engine.change import RefUpdate
@@ -205,39 +205,170 @@ def scan(files: dict[Any, list[tuple[int, str]]], plugins: Sequence[str]) -> dic
     from detect_secrets.settings import get_plugins, transient_settings
 
     logging.getLogger("detect-secrets").disabled = True  # its log lines would reach the pusher
-    found: dict[Any, list[Finding]] = {}
+    found: dict[Any, list[Finding]] = {key: [] for key in files}
     config = {"plugins_used": [{"name": name} for name in plugins],
               "filters_used": [{"path": path} for path in _FILTERS]}
     with transient_settings(config):
         detectors = get_plugins()
         by_type = {d.secret_type: type(d).__name__ for d in detectors}
-        probes: list[list[re.Pattern[str]] | None] = []
+        patterns: list[re.Pattern[str]] | None = []
         for d in detectors:
             cls = type(d)
             exact = (isinstance(d, RegexBasedDetector) and cls.analyze_line is BasePlugin.analyze_line
                      and (cls.analyze_string is RegexBasedDetector.analyze_string or cls.__name__ in _NARROWING))
-            probes.append([re.compile(r.pattern, r.flags | re.MULTILINE) for r in d.denylist] if exact else None)
-        for key, lines in files.items():
-            stripped = [(n, line.rstrip()) for n, line in lines]
-            hits = list(_candidates(stripped, probes))
-            findings = []
-            if hits:
-                filename = key[0].decode("utf-8", "backslashreplace")
-                for secret in _process_line_based_plugins(hits, filename):
-                    findings.append(Finding(secret.line_number, by_type.get(secret.type, secret.type), secret.type,
-                                            secret.secret_hash))
-            found[key] = sorted(set(findings))
-    return found
+            if not exact or patterns is None:
+                patterns = None  # a detector that may find what no pattern matches: every line goes to it
+                continue
+            patterns += list(d.denylist)
+        for key, hits in _candidates(files, None if patterns is None else _probes(patterns)).items():
+            filename = key[0].decode("utf-8", "backslashreplace")
+            for secret in _process_line_based_plugins(hits, filename):
+                found[key].append(Finding(secret.line_number, by_type.get(secret.type, secret.type), secret.type,
+                                          secret.secret_hash))
+    return {key: sorted(set(findings)) for key, findings in found.items()}
 
 
-def _candidates(lines: list[tuple[int, str]], probes: list[list[re.Pattern[str]] | None]
-                ) -> Iterator[tuple[int, str]]:
-    """The lines some detector could find a secret in: every line for a detector without exact
-    patterns; else the lines one of its patterns matches (first tested over all lines at once)."""
-    if any(p is None for p in probes):
-        yield from lines
-        return
-    text = "\n".join(line for _, line in lines)
-    live = [rx for patterns in probes if patterns for rx in patterns if rx.search(text)]
-    if live:
-        yield from ((n, line) for n, line in lines if any(rx.search(line) for rx in live))
+class _Probe(NamedTuple):
+    """One detector pattern as a line filter: `python` (MULTILINE) always; `joined` whether it may
+    run over many lines joined with LF; `fast` an RE2 form for lines of printable ASCII, or None."""
+
+    python: re.Pattern[str]
+    joined: bool
+    fast: Any
+
+
+def _probes(patterns: Sequence[re.Pattern[str]]) -> list[_Probe]:
+    """Each pattern as a line filter. The RE2 form drops lookarounds, which only ever narrow a
+    match, so it matches wherever the pattern does; on printable ASCII (and LF) RE2's \\d, \\w,
+    \\s and case folding are Python's. A pattern RE2 cannot compile (or VERBOSE) has none."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would write to the pusher's terminal
+    probes = []
+    for rx in patterns:
+        joined = _joinable(rx.pattern)
+        fast = None
+        if joined and not rx.flags & re.VERBOSE:
+            flags = "(?m" + ("i" if rx.flags & re.IGNORECASE else "") + ")"
+            try:
+                fast = re2.compile((flags + _without_lookarounds(rx.pattern)).encode(), options)
+            except re2.error:
+                fast = None
+        probes.append(_Probe(re.compile(rx.pattern, rx.flags | re.MULTILINE), joined, fast))
+    return probes
+
+
+def _candidates(files: dict[Any, list[tuple[int, str]]], probes: list[_Probe] | None
+                ) -> dict[Any, list[tuple[int, str]]]:
+    """The (rstripped) lines of each file some detector could find a secret in: all of them when a
+    detector has no exact patterns (probes None); else those a pattern matches in.
+
+    The lines are joined with LF into one text, and each pattern (MULTILINE, so ^ and $ keep
+    their per-line meaning) runs over it once, through RE2 where it has an RE2 form (then over
+    the lines of printable ASCII, the others by Python's re line by line); a line any match
+    touches is a candidate. A pattern whose meaning could change at a line break (\\A, \\Z, or
+    a negative lookaround that could see the LF) runs line by line instead.
+    """
+    stripped = {key: [(n, line.rstrip()) for n, line in lines] for key, lines in files.items()}
+    if probes is None:
+        return {key: lines for key, lines in stripped.items() if lines}
+    owners = [(key, index) for key, lines in stripped.items() for index in range(len(lines))]
+    parts = [line for lines in stripped.values() for _, line in lines]
+    plain = [i for i, line in enumerate(parts) if _PLAIN.fullmatch(line)]
+    other = [i for i, line in enumerate(parts) if not _PLAIN.fullmatch(line)] if len(plain) < len(parts) else []
+    every = list(range(len(parts)))
+    plain_text = _Joined(parts, plain)
+    plain_bytes = plain_text.text.encode("ascii")  # RE2 reads bytes; ASCII offsets are the same
+    every_text = plain_text if len(plain) == len(parts) else _Joined(parts, every)
+    marked: set[int] = set()
+    for probe in probes:
+        if probe.fast is not None:
+            marked.update(plain_text.touched(probe.fast.finditer(plain_bytes)))
+            marked.update(i for i in other if probe.python.search(parts[i]))
+        elif probe.joined:
+            marked.update(every_text.touched(probe.python.finditer(every_text.text)))
+        else:
+            marked.update(i for i in every if probe.python.search(parts[i]))
+    hits: dict[Any, list[tuple[int, str]]] = {}
+    for i in sorted(marked):
+        key, index = owners[i]
+        hits.setdefault(key, []).append(stripped[key][index])
+    return hits
+
+
+class _Joined:
+    """Chosen lines joined with LF, and where each starts."""
+
+    def __init__(self, parts: list[str], chosen: list[int]) -> None:
+        self.chosen = chosen
+        self.starts: list[int] = []
+        at = 0
+        for i in chosen:
+            self.starts.append(at)
+            at += len(parts[i]) + 1
+        self.text = "\n".join(parts[i] for i in chosen)
+
+    def touched(self, matches: Iterable[Any]) -> set[int]:
+        """Indexes (into parts) of the lines the matches touch. A match at any position is found
+        or overlapped by the leftmost match scanning reaches first, so every line holding a match
+        is touched."""
+        import bisect
+
+        found: set[int] = set()
+        for match in matches:
+            first = bisect.bisect_right(self.starts, match.start()) - 1
+            last = bisect.bisect_right(self.starts, max(match.end() - 1, match.start())) - 1
+            found.update(self.chosen[k] for k in range(first, last + 1))
+        return found
+
+
+_PLAIN = re.compile(r"[\t\x20-\x7e]*")
+
+
+def _without_lookarounds(pattern: str) -> str:
+    for start, end in reversed(_groups(pattern, r"\(\?<?[=!]")):
+        pattern = pattern[:start] + pattern[end:]
+    return pattern
+
+
+_LINE_BOUND = re.compile(r"\\[AZz]")
+_SEES_LF = ("\\s", "\\W", "\\D", "\\n", "[^", ".")
+
+
+def _joinable(pattern: str) -> bool:
+    """Whether a pattern matches within a line of the joined text wherever it matches the line
+    alone: no string anchors, and no negative lookaround that a line break could satisfy."""
+    if _LINE_BOUND.search(pattern):
+        return False
+    return not any(any(token in body for token in _SEES_LF) for body in _negative_lookarounds(pattern))
+
+
+def _negative_lookarounds(pattern: str) -> list[str]:
+    return [pattern[start:end] for start, end in _groups(pattern, r"\(\?<?!")]
+
+
+def _groups(pattern: str, opening: str) -> list[tuple[int, int]]:
+    """(start, end) of each group that starts with `opening`, nested groups included (escapes and
+    character classes skipped)."""
+    spans = []
+    for start in [m.start() for m in re.finditer(opening, pattern)]:
+        depth, i, in_class = 0, start, False
+        while i < len(pattern):
+            c = pattern[i]
+            if c == "\\":
+                i += 2
+                continue
+            if in_class:
+                in_class = c != "]"
+            elif c == "[":
+                in_class = True
+            elif c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        spans.append((start, i + 1))
+    return spans
