@@ -275,8 +275,7 @@ class Git:
                         yield oid, -1, b""
                         continue
                     size = int(fields[2])
-                    data = stream.take(size, keep)
-                    stream.take(1, 0)  # the newline after the contents
+                    data = stream.take(size + 1, keep)[:size]  # with the newline after the contents
                     yield (oid, size, data) if fields[1] == b"blob" else (oid, -1, b"")
                 code, pid = _wait(pid), 0
                 if code != 0:
@@ -383,6 +382,11 @@ class _Stream:
 
     def take(self, size: int, keep: int) -> bytes:
         """The next `size` bytes, of which the first `keep` are returned and the rest dropped."""
+        end = self.pos + size
+        if end <= len(self.buffer):  # the usual case: all of it already read
+            data = self.buffer[self.pos:self.pos + min(size, keep)] if keep > 0 else b""
+            self.pos = end
+            return data
         kept: list[bytes] = []
         while size:
             if self.pos >= len(self.buffer):

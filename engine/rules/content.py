@@ -45,6 +45,7 @@ def touched(facts: Facts, updates: list[RefUpdate], refs: Matcher | None,
     commit order, and how many submodule entries (commits, no contents) they bring there."""
     verdicts: dict[bytes, bool] = {}
     found: list[Touch] = []
+    new = Touch._make  # a plain tuple construction: a large push brings tens of thousands
     submodules = 0
     for u in updates:
         for commit in facts.commits_for(u, refs):
@@ -60,7 +61,7 @@ def touched(facts: Facts, updates: list[RefUpdate], refs: Matcher | None,
                     submodules += 1
                     continue
                 old = changed.old_oid if changed.status == "M" and not _NO_OID.issuperset(changed.old_oid) else ""
-                found.append(Touch(u, commit, changed.status, changed.path, changed.oid, old))
+                found.append(new((u, commit, changed.status, changed.path, changed.oid, old)))
     return found, submodules
 
 

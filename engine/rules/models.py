@@ -117,6 +117,9 @@ class DenyUnsafeModels(Rule):
                 "safe can be listed in the rule's safe_globals")
 
 
+NOT_A_MODEL = Verdict("")
+
+
 def header_format(data: bytes, size: int) -> str:
     """"safetensors" or "gguf" when `data` (a file's first bytes, or all of it) starts with that
     format's header; else ""."""
@@ -151,7 +154,7 @@ def judge_model(data: bytes, path: bytes, safe: frozenset[str] = frozenset()) ->
     elif _whole_pickle(data):
         kind = "pickle (text protocol)"
     else:
-        return Verdict("")
+        return NOT_A_MODEL
     return _scan(data, kind, show(path), safe)
 
 
