@@ -69,14 +69,12 @@ def is_binary(data: bytes) -> bool:
     return b"\0" in data[:BINARY_PROBE]
 
 
-def added_lines(new: bytes, old: bytes | None) -> list[tuple[int, bytes]]:
-    """(line number in `new`, line) of each line of `new` that `old` does not hold (all of them
-    when there is no `old`). Lines end at LF, as git counts them."""
-    lines = new.split(b"\n")
+def lines_of(data: bytes) -> list[bytes]:
+    """A file's lines as git counts them: each ends at LF; a last line without one counts."""
+    lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    known = set(old.split(b"\n")) if old else set()
-    return [(number, line) for number, line in enumerate(lines, 1) if line not in known]
+    return lines
 
 
 def what(touch: Touch) -> str:

@@ -21,12 +21,12 @@ import re
 from engine.decision import Outcome
 from engine.facts.content import ContentLimit
 from engine.rules.base import Rule
-from engine.rules.content import Touch, added_lines, is_binary, plural, touched, what
+from engine.rules.content import Touch, is_binary, lines_of, plural, touched, what
 from engine.rules.max_file_size import format_size, parse_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
     from typing import Any, NamedTuple
 
     from engine.change import RefUpdate
@@ -94,48 +94,51 @@ class DenySecrets(Rule):
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
         max_file, max_push = parse_size(self.params.max_file_size), parse_size(self.params.max_push_size)
         touches, submodules = touched(facts, updates, self.refs, self.patterns.get("paths"))
-        wanted = [t.oid for t in touches] + [t.old_oid for t in touches if t.old_oid]
         try:
-            blobs = facts.blob_contents(wanted, max_blob=max_file, max_total=max_push)
+            silenced = self._baseline(facts)
+        except BaselineError as exc:
+            return self.outcome("error", str(exc), fix=f"fix {facts.trusted_location(self.params.baseline)} "
+                                "(detect-secrets scan > .secrets.baseline writes one) on the protected ref")
+        news = [t.oid for t in touches]
+        try:
+            blobs = facts.blob_contents(news, max_blob=max_file, max_total=max_push)
+            binary: set[str] = set()
+            large: set[str] = set()
+            unknown: list[Touch] = []
+            texts: dict[str, list[bytes]] = {}  # new blob -> its lines
+            for t in touches:
+                if t.oid in blobs.over:
+                    large.add(t.oid)
+                elif t.oid not in blobs.data:
+                    unknown.append(t)
+                elif t.oid not in texts and t.oid not in binary:
+                    data = blobs.data[t.oid]
+                    if is_binary(data):
+                        binary.add(t.oid)
+                    else:
+                        texts[t.oid] = lines_of(data)
+            scanner = _Scanner(self.params.plugins or FORMAT_PLUGINS) if texts else None
+            screened = scanner.screen(texts) if scanner else {}
+            # only a file some line of which could hold a secret is compared with its first parent
+            olds = [t.old_oid for t in touches if t.old_oid and screened.get(t.oid) is not None]
+            if olds:
+                blobs = facts.blob_contents(news + olds, max_blob=max_file, max_total=max_push)
         except ContentLimit as exc:
             return self.outcome(
                 "fail", f"cannot scan the new files: {exc} (max_push_size {self.params.max_push_size})",
                 required=f"the files this rule scans in one push come to at most max_push_size "
                          f"{self.params.max_push_size}",
                 fix="push fewer commits at a time; or an administrator raises max_push_size")
-        try:
-            silenced = self._baseline(facts)
-        except BaselineError as exc:
-            return self.outcome("error", str(exc), fix=f"fix {facts.trusted_location(self.params.baseline)} "
-                                "(detect-secrets scan > .secrets.baseline writes one) on the protected ref")
-        binary: set[str] = set()
-        large: set[str] = set()
-        unknown: list[Touch] = []
-        scans: dict[tuple[bytes, str, str], list[Finding]] = {}  # (path, old, new) -> findings
-        todo: dict[tuple[bytes, str, str], list[tuple[int, str]]] = {}
-        lines_scanned = 0
+        todo: dict[tuple[bytes, str, str], list[tuple[int, str]]] = {}  # (path, old, new) -> candidate lines
         for t in touches:
             key = (t.path, t.old_oid, t.oid)
-            if key in scans or key in todo:
+            screen = screened.get(t.oid)
+            if scanner is None or screen is None or key in todo:
                 continue
-            if t.oid in blobs.over:
-                large.add(t.oid)
-                scans[key] = []
-                continue
-            data = blobs.data.get(t.oid)
-            if data is None:
-                unknown.append(t)
-                scans[key] = []
-                continue
-            if is_binary(data):
-                binary.add(t.oid)
-                scans[key] = []
-                continue
-            added = added_lines(data, blobs.data.get(t.old_oid) if t.old_oid else None)
-            lines_scanned += len(added)
-            todo[key] = [(n, line.decode("utf-8", "replace")) for n, line in added]
-        if any(todo.values()):
-            scans.update(scan(todo, self.params.plugins or FORMAT_PLUGINS))
+            old = blobs.data.get(t.old_oid) if t.old_oid else None
+            todo[key] = scanner.candidates(texts[t.oid], screen, set(lines_of(old)) if old is not None else set())
+        scans = scanner.findings(todo) if scanner and any(todo.values()) else {}
+        lines_screened = sum(len(lines) for lines in texts.values())
         seen: list[str] = []
         hidden = 0
         paths: list[str] = []
@@ -162,8 +165,9 @@ class DenySecrets(Rule):
                          f"{facts.trusted_location(self.params.baseline)}")
         note = "; " + "; ".join(notes) if notes else ""
         if not seen:
-            return self.outcome("pass", f"no secret in {plural(lines_scanned, 'added line')} of "
-                                        f"{plural(len(touches), 'new or changed file')}{note}")
+            return self.outcome("pass", f"no secret in the lines new commits add to "
+                                        f"{plural(len(touches), 'new or changed file')} "
+                                        f"({plural(lines_screened, 'line')} screened){note}")
         found = len(seen) - len(unknown)
         message = f"{plural(found, 'secret')} in lines new commits add"
         if unknown:
@@ -195,135 +199,150 @@ class DenySecrets(Rule):
                                 f"({type(exc).__name__}: {exc})") from None
 
 
-def scan(files: dict[Any, list[tuple[int, str]]], plugins: Sequence[str]) -> dict[Any, list[Finding]]:
-    """Findings of detect-secrets' `plugins` in each file's added (line number, line) pairs; the
-    key's first item is the path (detect-secrets' filters look at it)."""
-    import logging
+class Screen(NamedTuple):
+    """Which lines of a file (0-based) could hold a secret, before knowing which lines were added."""
 
-    from detect_secrets.core.scan import _process_line_based_plugins
-    from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
-    from detect_secrets.settings import get_plugins, transient_settings
+    hits: frozenset[int]  # lines of printable ASCII some detector pattern matches
+    exotic: frozenset[int]  # lines with other bytes: tested line by line once known to be added
+    every: bool  # a detector without exact patterns: every added line goes to detect-secrets
 
-    logging.getLogger("detect-secrets").disabled = True  # its log lines would reach the pusher
-    found: dict[Any, list[Finding]] = {key: [] for key in files}
-    config = {"plugins_used": [{"name": name} for name in plugins],
-              "filters_used": [{"path": path} for path in _FILTERS]}
-    with transient_settings(config):
-        detectors = get_plugins()
-        by_type = {d.secret_type: type(d).__name__ for d in detectors}
-        patterns: list[re.Pattern[str]] | None = []
-        for d in detectors:
-            cls = type(d)
-            exact = (isinstance(d, RegexBasedDetector) and cls.analyze_line is BasePlugin.analyze_line
-                     and (cls.analyze_string is RegexBasedDetector.analyze_string or cls.__name__ in _NARROWING))
-            if not exact or patterns is None:
-                patterns = None  # a detector that may find what no pattern matches: every line goes to it
+
+class _Scanner:
+    """detect-secrets' detectors, as a cheap screen and as the judge.
+
+    Screening: a regex detector (detect-secrets' RegexBasedDetector, or one only narrowing its
+    matches) finds nothing in a line none of its patterns matches. All such patterns are joined
+    into one RE2 alternation (lookarounds dropped: they only ever narrow a match, so the
+    alternation matches wherever a pattern does; MULTILINE keeps ^ and $ per line) and run once
+    over every line of printable ASCII of every file, where RE2's \\d, \\w, \\s and case folding
+    are Python's; a line a match touches is a hit (a match at any position is found or
+    overlapped by the leftmost match the scan reaches first). Other lines, and patterns RE2
+    cannot take, are tested with Python's re, line by line. Judging: the candidate lines go
+    through detect-secrets' own plugins and filters.
+    """
+
+    def __init__(self, plugins: Sequence[str]) -> None:
+        import logging
+
+        from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
+        from detect_secrets.settings import get_plugins, transient_settings
+
+        logging.getLogger("detect-secrets").disabled = True  # its log lines would reach the pusher
+        self._config = {"plugins_used": [{"name": name} for name in plugins],
+                        "filters_used": [{"path": path} for path in _FILTERS]}
+        self.every = False
+        patterns: list[re.Pattern[str]] = []
+        with transient_settings(self._config):
+            detectors = get_plugins()
+            self._types = {d.secret_type: type(d).__name__ for d in detectors}
+            for d in detectors:
+                cls = type(d)
+                if (isinstance(d, RegexBasedDetector) and cls.analyze_line is BasePlugin.analyze_line
+                        and (cls.analyze_string is RegexBasedDetector.analyze_string or cls.__name__ in _NARROWING)):
+                    patterns += d.denylist
+                else:
+                    self.every = True  # a detector that may find what no pattern matches
+        self.python = [re.compile(p.pattern, p.flags | re.MULTILINE) for p in patterns]
+        fast = []
+        self.slow = []
+        for pattern, python in zip(patterns, self.python, strict=True):
+            form = _re2_form(pattern)
+            if form is None:
+                self.slow.append(python)
+            else:
+                fast.append(form)
+        self.fast = _re2_compile("(?m)" + "|".join(fast)) if fast else None
+        if fast and self.fast is None:  # the alternation itself failed: every pattern line by line
+            self.slow = self.python
+
+    def screen(self, files: dict[str, list[bytes]]) -> dict[str, Screen | None]:
+        """For each file (by blob), the lines that could hold a secret; None: none can."""
+        if self.every or self.slow:
+            return {oid: Screen(frozenset(), frozenset(range(len(lines))), self.every)
+                    for oid, lines in files.items()}
+        import bisect
+
+        exotic: dict[str, frozenset[int]] = {}
+        owners: list[tuple[str, int]] = []
+        starts: list[int] = []
+        parts: list[bytes] = []
+        at = 0
+        for oid, lines in files.items():
+            odd = frozenset(i for i, line in enumerate(lines) if not _PLAIN.fullmatch(line)) if (
+                not _PLAIN.fullmatch(b"\n".join(lines))) else frozenset()
+            exotic[oid] = odd
+            for i, line in enumerate(lines):
+                if i in odd:
+                    continue
+                line = line.rstrip()  # as detect-secrets reads a line (on printable ASCII, the same)
+                owners.append((oid, i))
+                starts.append(at)
+                parts.append(line)
+                at += len(line) + 1
+        hits: dict[str, set[int]] = {}
+        if self.fast is not None and parts:
+            for match in self.fast.finditer(b"\n".join(parts)):
+                first = bisect.bisect_right(starts, match.start()) - 1
+                last = bisect.bisect_right(starts, max(match.end() - 1, match.start())) - 1
+                for k in range(first, last + 1):
+                    oid, i = owners[k]
+                    hits.setdefault(oid, set()).add(i)
+        return {oid: Screen(frozenset(hits.get(oid, ())), exotic[oid], False)
+                if oid in hits or exotic[oid] else None for oid in files}
+
+    def candidates(self, lines: list[bytes], screen: Screen, old: set[bytes]) -> list[tuple[int, str]]:
+        """(line number, line) of the added lines (those `old` does not hold) to judge."""
+        found = []
+        for i, raw in enumerate(lines):
+            if raw in old or not (screen.every or i in screen.hits or i in screen.exotic):
                 continue
-            patterns += list(d.denylist)
-        for key, hits in _candidates(files, None if patterns is None else _probes(patterns)).items():
-            filename = key[0].decode("utf-8", "backslashreplace")
-            for secret in _process_line_based_plugins(hits, filename):
-                found[key].append(Finding(secret.line_number, by_type.get(secret.type, secret.type), secret.type,
-                                          secret.secret_hash))
-    return {key: sorted(set(findings)) for key, findings in found.items()}
+            line = raw.decode("utf-8", "replace").rstrip()
+            if screen.every or i in screen.hits or any(p.search(line) for p in self.python):
+                found.append((i + 1, line))
+        return found
+
+    def findings(self, files: dict[Any, list[tuple[int, str]]]) -> dict[Any, list[Finding]]:
+        """detect-secrets' findings in each file's candidate lines; the key's first item is the
+        path (its filters look at it)."""
+        from detect_secrets.core.scan import _process_line_based_plugins
+        from detect_secrets.settings import transient_settings
+
+        found: dict[Any, list[Finding]] = {}
+        with transient_settings(self._config):
+            for key, lines in files.items():
+                if not lines:
+                    continue
+                filename = key[0].decode("utf-8", "backslashreplace")
+                found[key] = sorted({Finding(s.line_number, self._types.get(s.type, s.type), s.type, s.secret_hash)
+                                     for s in _process_line_based_plugins(lines, filename)})
+        return found
 
 
-class _Probe(NamedTuple):
-    """One detector pattern as a line filter: `python` (MULTILINE) always; `joined` whether it may
-    run over many lines joined with LF; `fast` an RE2 form for lines of printable ASCII, or None."""
+def _re2_form(pattern: re.Pattern[str]) -> str | None:
+    """An RE2 pattern matching wherever `pattern` does within a line of printable ASCII, or None."""
+    if not _joinable(pattern.pattern):
+        return None
+    if pattern.flags & re.VERBOSE and any(c.isspace() or c == "#" for c in pattern.pattern):
+        return None  # VERBOSE matters only with white space or comments in the pattern
+    body = _without_lookarounds(pattern.pattern)
+    body = _LONG_REPEAT.sub(lambda m: "{" + m.group(1) + ",}", body)  # RE2 counts to 1000: a superset
+    form = ("(?i:" if pattern.flags & re.IGNORECASE else "(?:") + body + ")"
+    return form if _re2_compile(form) is not None else None
 
-    python: re.Pattern[str]
-    joined: bool
-    fast: Any
 
-
-def _probes(patterns: Sequence[re.Pattern[str]]) -> list[_Probe]:
-    """Each pattern as a line filter. The RE2 form drops lookarounds, which only ever narrow a
-    match, so it matches wherever the pattern does; on printable ASCII (and LF) RE2's \\d, \\w,
-    \\s and case folding are Python's. A pattern RE2 cannot compile (or VERBOSE) has none."""
+def _re2_compile(pattern: str) -> Any:
     import re2
 
     options = re2.Options()
     options.log_errors = False  # RE2 would write to the pusher's terminal
-    probes = []
-    for rx in patterns:
-        joined = _joinable(rx.pattern)
-        fast = None
-        if joined and not rx.flags & re.VERBOSE:
-            flags = "(?m" + ("i" if rx.flags & re.IGNORECASE else "") + ")"
-            try:
-                fast = re2.compile((flags + _without_lookarounds(rx.pattern)).encode(), options)
-            except re2.error:
-                fast = None
-        probes.append(_Probe(re.compile(rx.pattern, rx.flags | re.MULTILINE), joined, fast))
-    return probes
+    try:
+        return re2.compile(pattern.encode(), options)
+    except re2.error:
+        return None
 
 
-def _candidates(files: dict[Any, list[tuple[int, str]]], probes: list[_Probe] | None
-                ) -> dict[Any, list[tuple[int, str]]]:
-    """The (rstripped) lines of each file some detector could find a secret in: all of them when a
-    detector has no exact patterns (probes None); else those a pattern matches in.
-
-    The lines are joined with LF into one text, and each pattern (MULTILINE, so ^ and $ keep
-    their per-line meaning) runs over it once, through RE2 where it has an RE2 form (then over
-    the lines of printable ASCII, the others by Python's re line by line); a line any match
-    touches is a candidate. A pattern whose meaning could change at a line break (\\A, \\Z, or
-    a negative lookaround that could see the LF) runs line by line instead.
-    """
-    stripped = {key: [(n, line.rstrip()) for n, line in lines] for key, lines in files.items()}
-    if probes is None:
-        return {key: lines for key, lines in stripped.items() if lines}
-    owners = [(key, index) for key, lines in stripped.items() for index in range(len(lines))]
-    parts = [line for lines in stripped.values() for _, line in lines]
-    plain = [i for i, line in enumerate(parts) if _PLAIN.fullmatch(line)]
-    other = [i for i, line in enumerate(parts) if not _PLAIN.fullmatch(line)] if len(plain) < len(parts) else []
-    every = list(range(len(parts)))
-    plain_text = _Joined(parts, plain)
-    plain_bytes = plain_text.text.encode("ascii")  # RE2 reads bytes; ASCII offsets are the same
-    every_text = plain_text if len(plain) == len(parts) else _Joined(parts, every)
-    marked: set[int] = set()
-    for probe in probes:
-        if probe.fast is not None:
-            marked.update(plain_text.touched(probe.fast.finditer(plain_bytes)))
-            marked.update(i for i in other if probe.python.search(parts[i]))
-        elif probe.joined:
-            marked.update(every_text.touched(probe.python.finditer(every_text.text)))
-        else:
-            marked.update(i for i in every if probe.python.search(parts[i]))
-    hits: dict[Any, list[tuple[int, str]]] = {}
-    for i in sorted(marked):
-        key, index = owners[i]
-        hits.setdefault(key, []).append(stripped[key][index])
-    return hits
-
-
-class _Joined:
-    """Chosen lines joined with LF, and where each starts."""
-
-    def __init__(self, parts: list[str], chosen: list[int]) -> None:
-        self.chosen = chosen
-        self.starts: list[int] = []
-        at = 0
-        for i in chosen:
-            self.starts.append(at)
-            at += len(parts[i]) + 1
-        self.text = "\n".join(parts[i] for i in chosen)
-
-    def touched(self, matches: Iterable[Any]) -> set[int]:
-        """Indexes (into parts) of the lines the matches touch. A match at any position is found
-        or overlapped by the leftmost match scanning reaches first, so every line holding a match
-        is touched."""
-        import bisect
-
-        found: set[int] = set()
-        for match in matches:
-            first = bisect.bisect_right(self.starts, match.start()) - 1
-            last = bisect.bisect_right(self.starts, max(match.end() - 1, match.start())) - 1
-            found.update(self.chosen[k] for k in range(first, last + 1))
-        return found
-
-
-_PLAIN = re.compile(r"[\t\x20-\x7e]*")
+_LONG_REPEAT = re.compile(r"(?<!\\)\{([0-9]+),([0-9]{4,})\}")
+_PLAIN = re.compile(rb"[\t\n\x20-\x7e]*")
 
 
 def _without_lookarounds(pattern: str) -> str:

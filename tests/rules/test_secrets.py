@@ -74,7 +74,7 @@ def test_only_the_lines_a_commit_adds_are_scanned_and_numbered_in_the_new_file()
 def test_a_file_without_secrets_passes_and_says_how_much_was_scanned() -> None:
     found = judged([change(("a.txt", "A", oid(1), ""))], {oid(1): b"hello\nworld\n"})
     assert found.status == "pass"
-    assert found.message == "no secret in 2 added lines of 1 new or changed file"
+    assert found.message == "no secret in the lines new commits add to 1 new or changed file (2 lines screened)"
 
 
 def test_the_trusted_baseline_silences_a_known_finding_but_not_one_audited_as_real() -> None:
@@ -158,3 +158,30 @@ def test_a_secret_added_then_removed_within_the_push_is_still_found() -> None:
     found = judged([first, second], {oid(1): f"{GITHUB_TOKEN}\n".encode(), oid(2): b"clean\n"})
     assert found.status == "fail"
     assert found.seen[0].startswith(f"commit {oid(100)[:10]} on refs/heads/main adds a.txt: line 1")
+
+
+# Lines in the formats of detect-secrets' plugin tests, with the surroundings a screen could get
+# wrong: non-ASCII text, tabs, trailing spaces, line starts and ends, lookarounds, long repeats.
+SAMPLES = [
+    f"key = '{AWS_KEY}'", f"Clé d'accès : {AWS_KEY} — ne pas partager", f"\t{GITHUB_TOKEN}   ",
+    "glpat-" + "a1b2c3d4e5f6g7h8i9j0", "token: glagent-" + "x" * 60, "https://hooks.slack.com/services/"
+    "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "AKC" + "a" * 12, "ibm_cloud_iam_key = 'abcd1234abcd1234abcd1234abcd1234abcd1234abcd'",
+    "cloudant_password='" + "a" * 64 + "'", "-----BEGIN RSA PRIVATE KEY-----", "xoxb-123456789012-abcdef",
+    "plain text with no secret", "ünïcödé only",
+]
+
+
+def test_the_screen_never_loses_what_detect_secrets_finds_in_a_line() -> None:
+    from engine.rules.secrets import FORMAT_PLUGINS, _Scanner
+
+    scanner = _Scanner(FORMAT_PLUGINS)
+    for line in SAMPLES:
+        key = (b"f.txt", "", "1" * 40)
+        direct = scanner.findings({key: [(1, line.rstrip())]}).get(key, [])
+        screen = scanner.screen({"1" * 40: [line.encode()]})["1" * 40]
+        lines = scanner.candidates([line.encode()], screen, set()) if screen else []
+        screened = scanner.findings({key: lines}).get(key, []) if lines else []
+        assert screened == direct, line
+    assert sum(bool(scanner.findings({(b"f", "", ""): [(1, line)]})) for line in SAMPLES) >= 10
