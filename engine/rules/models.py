@@ -2,7 +2,7 @@
 model file that can run code when it is loaded.
 
 Files are judged by their contents, never their names: a pickle (protocol 2+ by its PROTO
-header; protocol 0/1, which is text, when the whole file parses as a pickle), a zip holding
+header; protocol 0/1, which is text, when the file starts with a complete pickle), a zip holding
 pickles (PyTorch's .pt/.bin checkpoints, .npz), a legacy PyTorch file or a NumPy object array,
 under any name (`.bin`, `.pt`, `.pkl`, `.ckpt`, none), is scanned with picklescan; a global it
 imports outside picklescan's safe list (and the policy's `safe_globals`) denies the file, since
@@ -151,7 +151,7 @@ def judge_model(data: bytes, path: bytes, safe: frozenset[str] = frozenset()) ->
         kind = "pickle"
     elif is_binary(data):
         kind = "binary file"  # not a pickle, unless picklescan finds globals in it
-    elif _whole_pickle(data):
+    elif _starts_with_pickle(data):
         kind = "pickle (text protocol)"
     else:
         return NOT_A_MODEL
@@ -168,23 +168,18 @@ def _judge_head(head: bytes, size: int, cap: int | str) -> Verdict:
                                        "GGUF file: too large to scan")
 
 
-def _whole_pickle(data: bytes) -> bool:
-    """Whether all of `data` is one or more complete pickles: how a text (protocol 0/1) pickle is
-    told from text; a text file fails within a few bytes."""
-    if data.rstrip()[-1:] != b".":
-        return False  # a pickle ends with its STOP opcode
+def _starts_with_pickle(data: bytes) -> bool:
+    """Whether `data` starts with a complete pickle: how a text (protocol 0/1) pickle is told from
+    text. What follows its STOP does not matter, since `pickle.load` stops there; a text file
+    fails within a few bytes."""
+    if data[:1].decode("latin-1") not in _opcodes():
+        return False
     import io
     import pickletools
 
-    if data[:1].decode("latin-1") not in _opcodes():
-        return False
-    stream = io.BytesIO(data)
     try:
-        while stream.tell() < len(data):
-            for _ in pickletools.genops(stream):
-                pass
-            if data[stream.tell():].strip() == b"":
-                return True
+        for _ in pickletools.genops(io.BytesIO(data)):
+            pass
     except Exception:  # noqa: BLE001 - any parse error means: not a pickle
         return False
     return True

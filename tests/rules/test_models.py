@@ -80,6 +80,7 @@ def test_a_malicious_pickle_inside_a_pytorch_style_zip_is_denied() -> None:
 
 def test_a_text_protocol_pickle_is_told_from_text() -> None:
     assert judged({"prompt.txt": evil_pickle(0)}).status == "fail"
+    assert judged({"notes.md": evil_pickle(0) + b"\n# trailing text pickle.load never reads\n"}).status == "fail"
     assert judge_model(b"import os\nos.system('ls')\n", b"a.py").format == ""  # a script is not a pickle
 
 
