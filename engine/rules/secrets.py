@@ -26,7 +26,7 @@ from engine.rules.max_file_size import format_size, parse_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from typing import Any, NamedTuple
 
     from engine.change import RefUpdate
@@ -105,7 +105,7 @@ class DenySecrets(Rule):
             binary: set[str] = set()
             large: set[str] = set()
             unknown: list[Touch] = []
-            texts: dict[str, list[bytes]] = {}  # new blob -> its lines
+            texts: dict[str, bytes] = {}  # new blob -> its contents, when text
             for t in touches:
                 if t.oid in blobs.over:
                     large.add(t.oid)
@@ -116,7 +116,7 @@ class DenySecrets(Rule):
                     if is_binary(data):
                         binary.add(t.oid)
                     else:
-                        texts[t.oid] = lines_of(data)
+                        texts[t.oid] = data
             scanner = _Scanner(self.params.plugins or FORMAT_PLUGINS) if texts else None
             screened = scanner.screen(texts) if scanner else {}
             # only a file some line of which could hold a secret is compared with its first parent
@@ -136,9 +136,10 @@ class DenySecrets(Rule):
             if scanner is None or screen is None or key in todo:
                 continue
             old = blobs.data.get(t.old_oid) if t.old_oid else None
-            todo[key] = scanner.candidates(texts[t.oid], screen, set(lines_of(old)) if old is not None else set())
+            todo[key] = scanner.candidates(lines_of(texts[t.oid]), screen,
+                                           set(lines_of(old)) if old is not None else set())
         scans = scanner.findings(todo) if scanner and any(todo.values()) else {}
-        lines_screened = sum(len(lines) for lines in texts.values())
+        lines_screened = sum(data.count(b"\n") + (not data.endswith(b"\n")) for data in texts.values() if data)
         seen: list[str] = []
         hidden = 0
         paths: list[str] = []
@@ -255,40 +256,45 @@ class _Scanner:
         if fast and self.fast is None:  # the alternation itself failed: every pattern line by line
             self.slow = self.python
 
-    def screen(self, files: dict[str, list[bytes]]) -> dict[str, Screen | None]:
-        """For each file (by blob), the lines that could hold a secret; None: none can."""
+    def screen(self, files: dict[str, bytes]) -> dict[str, Screen | None]:
+        """For each text file (by blob), the lines that could hold a secret; None: none can.
+
+        All files at once, as one text (an empty line between files, so no match joins two):
+        trailing white space is stripped from every line, as detect-secrets reads a line; lines
+        holding bytes other than printable ASCII and tab are set aside for Python's re; the
+        alternation runs once, and Python only looks at where it matched.
+        """
         if self.every or self.slow:
-            return {oid: Screen(frozenset(), frozenset(range(len(lines))), self.every)
-                    for oid, lines in files.items()}
+            return {oid: Screen(frozenset(), frozenset(range(len(lines_of(data)))), self.every)
+                    for oid, data in files.items()}
         import bisect
 
-        exotic: dict[str, frozenset[int]] = {}
-        owners: list[tuple[str, int]] = []
-        starts: list[int] = []
-        parts: list[bytes] = []
+        oids = list(files)
+        bodies = [data.removesuffix(b"\n") for data in files.values()]
+        firsts: list[int] = []  # the line of the whole text each file starts at
         at = 0
-        for oid, lines in files.items():
-            odd = frozenset(i for i, line in enumerate(lines) if not _PLAIN.fullmatch(line)) if (
-                not _PLAIN.fullmatch(b"\n".join(lines))) else frozenset()
-            exotic[oid] = odd
-            for i, line in enumerate(lines):
-                if i in odd:
-                    continue
-                line = line.rstrip()  # as detect-secrets reads a line (on printable ASCII, the same)
-                owners.append((oid, i))
-                starts.append(at)
-                parts.append(line)
-                at += len(line) + 1
+        for body in bodies:
+            firsts.append(at)
+            at += body.count(b"\n") + 2
+        text = _TRAILING.sub(b"", b"\n\n".join(bodies))
+        breaks = [m.start() for m in _LF.finditer(text)]  # line k of the text ends at breaks[k]
+
+        def lines_at(start: int, end: int) -> Iterator[tuple[str, int]]:
+            for line in range(bisect.bisect_left(breaks, start), bisect.bisect_left(breaks, max(end - 1, start)) + 1):
+                n = bisect.bisect_right(firsts, line) - 1
+                yield oids[n], line - firsts[n]
+
+        exotic: dict[str, set[int]] = {}
+        for m in _NOT_PLAIN.finditer(text):
+            for oid, i in lines_at(m.start(), m.end()):
+                exotic.setdefault(oid, set()).add(i)
         hits: dict[str, set[int]] = {}
-        if self.fast is not None and parts:
-            for match in self.fast.finditer(b"\n".join(parts)):
-                first = bisect.bisect_right(starts, match.start()) - 1
-                last = bisect.bisect_right(starts, max(match.end() - 1, match.start())) - 1
-                for k in range(first, last + 1):
-                    oid, i = owners[k]
+        if self.fast is not None:
+            for match in self.fast.finditer(text):
+                for oid, i in lines_at(match.start(), match.end()):
                     hits.setdefault(oid, set()).add(i)
-        return {oid: Screen(frozenset(hits.get(oid, ())), exotic[oid], False)
-                if oid in hits or exotic[oid] else None for oid in files}
+        return {oid: Screen(frozenset(hits.get(oid, ())), frozenset(exotic.get(oid, ())), False)
+                if oid in hits or oid in exotic else None for oid in oids}
 
     def candidates(self, lines: list[bytes], screen: Screen, old: set[bytes]) -> list[tuple[int, str]]:
         """(line number, line) of the added lines (those `old` does not hold) to judge."""
@@ -343,6 +349,9 @@ def _re2_compile(pattern: str) -> Any:
 
 _LONG_REPEAT = re.compile(r"(?<!\\)\{([0-9]+),([0-9]{4,})\}")
 _PLAIN = re.compile(rb"[\t\n\x20-\x7e]*")
+_NOT_PLAIN = re.compile(rb"[^\t\n\x20-\x7e]")
+_LF = re.compile(rb"\n")
+_TRAILING = re.compile(rb"[ \t\r\x0b\x0c]+(?=\n|\Z)")
 
 
 def _without_lookarounds(pattern: str) -> str:

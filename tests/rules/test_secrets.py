@@ -180,8 +180,28 @@ def test_the_screen_never_loses_what_detect_secrets_finds_in_a_line() -> None:
     for line in SAMPLES:
         key = (b"f.txt", "", "1" * 40)
         direct = scanner.findings({key: [(1, line.rstrip())]}).get(key, [])
-        screen = scanner.screen({"1" * 40: [line.encode()]})["1" * 40]
+        screen = scanner.screen({"1" * 40: line.encode() + b"\n"})["1" * 40]
         lines = scanner.candidates([line.encode()], screen, set()) if screen else []
         screened = scanner.findings({key: lines}).get(key, []) if lines else []
         assert screened == direct, line
     assert sum(bool(scanner.findings({(b"f", "", ""): [(1, line)]})) for line in SAMPLES) >= 10
+
+
+def test_the_screen_maps_matches_to_the_right_file_and_line_across_many_files() -> None:
+    from engine.rules.content import lines_of
+    from engine.rules.secrets import FORMAT_PLUGINS, _Scanner
+
+    scanner = _Scanner(FORMAT_PLUGINS)
+    files = {}
+    for n, line in enumerate(SAMPLES):  # each sample at a different line of its own file, among other files
+        files[f"{n:040x}"] = (b"filler  \r\n" * n + line.encode() + b"\t \n" + b"tail\n").removesuffix(
+            b"\n" if n % 2 else b"")
+        files[f"{n + 100:040x}"] = b"" if n % 3 else b"\n\n"
+    screened = scanner.screen(files)
+    for oid, data in files.items():
+        key = (b"f.txt", "", oid)
+        lines = lines_of(data)
+        direct = scanner.findings({key: [(i + 1, raw.decode().rstrip()) for i, raw in enumerate(lines)]}).get(key, [])
+        screen = screened[oid]
+        candidates = scanner.candidates(lines, screen, set()) if screen else []
+        assert (scanner.findings({key: candidates}).get(key, []) if candidates else []) == direct, data
