@@ -185,10 +185,16 @@ def _starts_with_pickle(data: bytes) -> bool:
     return True
 
 
-def _opcodes() -> frozenset[str]:
-    import pickletools
+_OPCODES: list[frozenset[str]] = []
 
-    return frozenset(op.code for op in pickletools.opcodes)
+
+def _opcodes() -> frozenset[str]:
+    """The pickle opcodes (one character each): a pickle's first byte is one of them."""
+    if not _OPCODES:
+        import pickletools
+
+        _OPCODES.append(frozenset(op.code for op in pickletools.opcodes))
+    return _OPCODES[0]
 
 
 def _scan(data: bytes, kind: str, name: str, safe: frozenset[str]) -> Verdict:
