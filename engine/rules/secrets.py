@@ -8,10 +8,10 @@ change) silences the findings it lists; an inline `pragma: allowlist secret` doe
 pusher writes it. Binary files and files over `max_file_size` are skipped and counted; past
 `max_push_size` bytes of contents the rule fails closed.
 
-detect-secrets is imported only when an added line is to be scanned. Lines are first tested
-with each regex detector's own patterns (compiled per line with MULTILINE, over all added lines of
-a file at once): a regex detector finds nothing in a line none of its patterns matches, so
-only the lines some pattern matches go through detect-secrets' plugins and filters.
+detect-secrets is imported only when a text file is to be scanned. A screen (see _Scanner)
+runs the detectors' own patterns once over every new text file; only a file with a line they
+match is compared with its first-parent version, and only its added lines they match go
+through detect-secrets' plugins and filters, which decide.
 """
 
 from __future__ import annotations
