@@ -124,6 +124,10 @@ class GitFacts(ChangeFacts, LiveSources):
                 raise TrustError(f"{exc.problems[0]}{more}") from None
         return self._identities
 
+    def cache_dir(self) -> str | None:
+        """Where rules may keep what they derive once per library version (engine/rules/secrets.py)."""
+        return self._cache_dir()
+
     def _cache_dir(self) -> str | None:
         """The server's cache directory (administrator-owned), when it exists: the hook creates it
         for compiled policies; a clone has none, and a local check leaves no files behind."""

@@ -76,6 +76,8 @@ if TYPE_CHECKING:
             """The contents of each blob of at most `max_blob` bytes, each read once per decision
             (engine.facts.content); larger ones by size only, or their first `head` bytes.
             ContentLimit when the bytes this decision reads would pass `max_total`."""
+        def cache_dir(self) -> str | None:
+            """The server's administrator-owned cache directory, if there is one (the hook's)."""
         def tree_entries(self, tree: str) -> dict[bytes, str] | None:
             """path -> "mode oid" of every blob in `tree`; None if the tree is not there."""
         def prefetch(self) -> None:

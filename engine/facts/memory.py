@@ -114,6 +114,10 @@ class MemoryFacts(ChangeFacts, LiveSources):
         by its size has no contents to give (missing)."""
         return self._content.read(oids, max_blob=max_blob, max_total=max_total, head=head)
 
+    def cache_dir(self) -> str | None:
+        """No server, no cache: a rule derives what it needs each time."""
+        return None
+
     def _read(self, wanted: Sequence[tuple[str, int]]) -> list[tuple[str, int, bytes]]:
         return [(oid, self._sizes[oid], self._blobs[oid][:keep]) if oid in self._blobs else (oid, -1, b"")
                 for oid, keep in wanted]

@@ -117,7 +117,7 @@ class DenySecrets(Rule):
                         binary.add(t.oid)
                     else:
                         texts[t.oid] = data
-            scanner = _Scanner(self.params.plugins or FORMAT_PLUGINS) if texts else None
+            scanner = _Scanner(self.params.plugins or FORMAT_PLUGINS, facts.cache_dir()) if texts else None
             screened = scanner.screen(texts) if scanner else {}
             # only a file some line of which could hold a secret is compared with its first parent
             olds = [t.old_oid for t in touches if t.old_oid and screened.get(t.oid) is not None]
@@ -222,38 +222,15 @@ class _Scanner:
     through detect-secrets' own plugins and filters.
     """
 
-    def __init__(self, plugins: Sequence[str]) -> None:
-        import logging
-
-        from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
-        from detect_secrets.settings import get_plugins, transient_settings
-
-        logging.getLogger("detect-secrets").disabled = True  # its log lines would reach the pusher
+    def __init__(self, plugins: Sequence[str], cache_dir: str | None = None) -> None:
         self._config = {"plugins_used": [{"name": name} for name in plugins],
                         "filters_used": [{"path": path} for path in _FILTERS]}
-        self.every = False
-        patterns: list[re.Pattern[str]] = []
-        with transient_settings(self._config):
-            detectors = get_plugins()
-            self._types = {d.secret_type: type(d).__name__ for d in detectors}
-            for d in detectors:
-                cls = type(d)
-                if (isinstance(d, RegexBasedDetector) and cls.analyze_line is BasePlugin.analyze_line
-                        and (cls.analyze_string is RegexBasedDetector.analyze_string or cls.__name__ in _NARROWING)):
-                    patterns += d.denylist
-                else:
-                    self.every = True  # a detector that may find what no pattern matches
-        self.python = [re.compile(p.pattern, p.flags | re.MULTILINE) for p in patterns]
-        fast = []
-        self.slow = []
-        for pattern, python in zip(patterns, self.python, strict=True):
-            form = _re2_form(pattern)
-            if form is None:
-                self.slow.append(python)
-            else:
-                fast.append(form)
-        self.fast = _re2_compile("(?m)" + "|".join(fast)) if fast else None
-        if fast and self.fast is None:  # the alternation itself failed: every pattern line by line
+        data = _screen_data(self._config, cache_dir)
+        self.every: bool = data["every"]
+        self.python = [re.compile(pattern, flags) for pattern, flags in data["python"]]
+        self.slow = [re.compile(pattern, flags) for pattern, flags in data["slow"]]
+        self.fast = _re2_compile(data["fast"]) if data["fast"] else None
+        if data["fast"] and self.fast is None:  # the alternation itself failed: every pattern line by line
             self.slow = self.python
 
     def screen(self, files: dict[str, bytes]) -> dict[str, Screen | None]:
@@ -311,17 +288,108 @@ class _Scanner:
         """detect-secrets' findings in each file's candidate lines; the key's first item is the
         path (its filters look at it)."""
         from detect_secrets.core.scan import _process_line_based_plugins
-        from detect_secrets.settings import transient_settings
+        from detect_secrets.settings import get_plugins, transient_settings
 
+        _quiet()
         found: dict[Any, list[Finding]] = {}
         with transient_settings(self._config):
+            types = {d.secret_type: type(d).__name__ for d in get_plugins()}
             for key, lines in files.items():
                 if not lines:
                     continue
                 filename = key[0].decode("utf-8", "backslashreplace")
-                found[key] = sorted({Finding(s.line_number, self._types.get(s.type, s.type), s.type, s.secret_hash)
+                found[key] = sorted({Finding(s.line_number, types.get(s.type, s.type), s.type, s.secret_hash)
                                      for s in _process_line_based_plugins(lines, filename)})
         return found
+
+
+_SCREEN_FORMAT = "1"  # bump when what _screen_data stores changes
+
+
+def _screen_data(config: dict[str, Any], cache_dir: str | None) -> dict[str, Any]:
+    """What the screen needs from detect-secrets' detectors: whether one has no exact patterns
+    (`every`), their patterns for Python's re (`python`, MULTILINE), those RE2 cannot take
+    (`slow`) and the RE2 alternation of the others (`fast`).
+
+    Importing detect-secrets costs ~150 ms, most pushes have no line it could match, and its
+    patterns change only with its version: so the hook keeps them in its cache directory
+    (administrator-owned), one file per detect-secrets version and plugin list; a missing,
+    unreadable or foreign file is derived again and rewritten, never trusted.
+    """
+    import hashlib
+    import json
+    import os
+
+    path = None
+    version = _detect_secrets_version()
+    if cache_dir and version:
+        key = hashlib.sha256(json.dumps([_SCREEN_FORMAT, version, config], sort_keys=True).encode()).hexdigest()
+        path = os.path.join(cache_dir, f"detect-secrets-screen-{key[:32]}.json")
+        try:
+            with open(path, encoding="utf-8") as f:
+                data: dict[str, Any] = json.load(f)
+            if data.get("key") == key:
+                return data
+        except (OSError, ValueError):
+            pass
+    data = _derive_screen(config)
+    if path:
+        try:
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({**data, "key": key}, f)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+    return data
+
+
+def _derive_screen(config: dict[str, Any]) -> dict[str, Any]:
+    from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
+    from detect_secrets.settings import get_plugins, transient_settings
+
+    _quiet()
+    every = False
+    patterns: list[re.Pattern[str]] = []
+    with transient_settings(config):
+        for d in get_plugins():
+            cls = type(d)
+            if (isinstance(d, RegexBasedDetector) and cls.analyze_line is BasePlugin.analyze_line
+                    and (cls.analyze_string is RegexBasedDetector.analyze_string or cls.__name__ in _NARROWING)):
+                patterns += d.denylist
+            else:
+                every = True  # a detector that may find what no pattern matches
+    fast, slow = [], []
+    for pattern in patterns:
+        form = _re2_form(pattern)
+        if form is None:
+            slow.append([pattern.pattern, pattern.flags | re.MULTILINE])
+        else:
+            fast.append(form)
+    return {"every": every, "python": [[p.pattern, p.flags | re.MULTILINE] for p in patterns], "slow": slow,
+            "fast": "(?m)" + "|".join(fast) if fast else None}
+
+
+def _detect_secrets_version() -> str | None:
+    """detect-secrets' version, read from its package without importing it (None if unknown)."""
+    import importlib.util
+    import os
+
+    try:
+        spec = importlib.util.find_spec("detect_secrets")
+        if spec is None or spec.origin is None:
+            return None
+        with open(os.path.join(os.path.dirname(spec.origin), "__version__.py"), encoding="utf-8") as f:
+            found = re.search(r"VERSION\s*=\s*['\"]([^'\"]+)['\"]", f.read())
+    except (OSError, ImportError, ValueError):
+        return None
+    return found.group(1) if found else None
+
+
+def _quiet() -> None:
+    import logging
+
+    logging.getLogger("detect-secrets").disabled = True  # its log lines would reach the pusher
 
 
 def _re2_form(pattern: re.Pattern[str]) -> str | None:

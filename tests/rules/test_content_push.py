@@ -163,3 +163,14 @@ def test_the_same_blob_in_two_commits_is_read_once_for_both_rules(tmp_path: Path
     decision = judge(policy, facts)
     assert [o.status for o in decision.outcomes] == ["pass", "pass"]
     assert len(repo.asked) == len(set(repo.asked)) == 1
+
+
+def test_the_screen_is_kept_in_the_servers_cache_and_a_damaged_entry_is_rebuilt(tmp_path: Path) -> None:
+    server, clone = protected(tmp_path, SECRETS)
+    [entry] = (server.path / "changegate" / "cache").glob("detect-secrets-screen-*.json")
+    entry.write_text('{"key": "forged", "every": false, "python": [], "slow": [], "fast": "(?m)nothing"}')
+    clone.write("prompts/a.txt", f"{GITHUB_TOKEN}\n")
+    clone.commit("token")
+    result = clone.push("HEAD:refs/heads/main")
+    assert result.code != 0 and "prompts/a.txt: line 1: GitHub Token" in result.remote
+    assert '"key": "forged"' not in entry.read_text()
