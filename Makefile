@@ -27,10 +27,11 @@ lint: $(BIN)/.installed  ## ruff and mypy --strict
 	$(BIN)/ruff check engine tests bench hooks/pre-receive
 	$(BIN)/mypy
 
-bench: $(BIN)/.installed  ## benchmarks (not tests): push-hook medians and ratios; policy validate worst cases; many refs, huge history, many rules x paths, policy replay of 80,000 commits; pygit2 vs the git CLI
+bench: $(BIN)/.installed  ## benchmarks (not tests): push-hook medians and ratios; policy validate worst cases; many refs, huge history, many rules x paths, policy replay of 80,000 commits; content rules on a 10,000-commit push; pygit2 vs the git CLI
 	$(BIN)/python bench/push_bench.py
 	$(BIN)/python bench/validate_bench.py
 	$(BIN)/python bench/scale_bench.py --runs 3
+	$(BIN)/python bench/content_bench.py --runs 3
 	$(BIN)/python bench/pygit2_bench.py
 
 clean:

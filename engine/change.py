@@ -64,12 +64,14 @@ class RefUpdate(NamedTuple):
 class ChangedPath(NamedTuple):
     """A path a commit changed against its first parent (status A, M, D, T), with what it now holds:
     `oid` and `mode` as git's raw diff gives them (a blob, or a commit for a submodule, mode
-    160000; all zeros for a deletion); "" where the source did not say."""
+    160000; all zeros for a deletion); "" where the source did not say. `old_oid`: what the path
+    held in the first parent (all zeros for an addition), so content rules can tell added lines."""
 
     path: bytes
     status: str
     oid: str = ""
     mode: str = ""
+    old_oid: str = ""
 
 
 class Commit(NamedTuple):

@@ -25,7 +25,7 @@ rules, which would take a pushed `refs/tags/refs/heads/prod` for a missing
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from engine.change import ChangedPath, Commit
 
@@ -334,6 +334,49 @@ class Git:
             found[oid] = (status, signer, key)
         return [found[oid] for oid in oids]
 
+    def read_blobs(self, wanted: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int, bytes]]:
+        """(object id, size, contents) of each (blob id, bytes to keep) asked for, in order, streamed
+        from one `git cat-file --batch`: a blob's first `keep` bytes are kept and the rest is read
+        and dropped, so memory holds at most one kept blob beyond what the caller keeps. Size -1:
+        missing or not a blob. Abandoning the iterator stops git (no process is left behind)."""
+        if not wanted:
+            return
+        if not all(_is_oid(oid) for oid, _ in wanted):
+            raise GitError("read_blobs takes full object ids only")
+        import tempfile
+
+        with tempfile.TemporaryFile() as request, tempfile.TemporaryFile() as err:
+            request.write(_lines([oid for oid, _ in wanted]))
+            request.flush()
+            os.lseek(request.fileno(), 0, os.SEEK_SET)
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
+            try:
+                pid = _spawn(["git", f"--git-dir={self.git_dir}", "cat-file", "--batch"], self._env,
+                             [request.fileno(), write_end, err.fileno()])
+            except OSError:
+                os.close(read_end)
+                raise
+            finally:
+                os.close(write_end)
+            stream = _Stream(read_end)
+            try:
+                for oid, keep in wanted:
+                    fields = stream.line().split(b" ")
+                    if len(fields) != 3 or not fields[2].isdigit():  # "<oid> missing"
+                        yield oid, -1, b""
+                        continue
+                    size = int(fields[2])
+                    data = stream.take(size + 1, keep)[:size]  # with the newline after the contents
+                    yield (oid, size, data) if fields[1] == b"blob" else (oid, -1, b"")
+                code, pid = _wait(pid), 0
+                if code != 0:
+                    err.seek(0)
+                    raise GitError(f"git cat-file failed ({code}): {_first_line(err.read())}")
+            finally:
+                os.close(read_end)
+                if pid:
+                    _reap(pid)
+
     def tree_of(self, commit: str) -> str:
         return self.run("rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}").decode().strip()
 
@@ -388,13 +431,15 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
         i += _HEADER_FIELDS
         size = len(oid)
         oid_at, mode_at = -size - 2, -2 * size - 10  # "<new mode> <old oid> <new oid> <status>" ends each entry
+        old_at = -2 * size - 3
         paths = []
         while i + 1 < end:
             meta = tokens[i]
             if not (meta[:1] == b":" or meta[:2] == b"\n:"):
                 break
             text = meta.decode()
-            paths.append(new_path((tokens[i + 1], text[-1], text[oid_at:-2], text[mode_at:mode_at + 6])))
+            paths.append(new_path((tokens[i + 1], text[-1], text[oid_at:-2], text[mode_at:mode_at + 6],
+                                   text[old_at:oid_at - 1])))
             i += 2
         commits.append(new_commit((
             oid.decode(), tree.decode(), tuple(parents.decode().split()),
@@ -402,6 +447,54 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
             committer_name.decode("utf-8", "replace"), committer_email.decode("utf-8", "replace"),
         )))
     return commits
+
+
+class _Stream:
+    """Buffered reads from a pipe: whole lines and counted bytes, never more than 1 MiB ahead."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+        self.pos = 0
+
+    def _fill(self) -> None:
+        chunk = os.read(self.fd, 1 << 20)
+        if not chunk:
+            raise GitError("git cat-file stopped before answering every request")
+        self.buffer = self.buffer[self.pos:] + chunk
+        self.pos = 0
+
+    def line(self) -> bytes:
+        while (end := self.buffer.find(b"\n", self.pos)) < 0:
+            self._fill()
+        line = self.buffer[self.pos:end]
+        self.pos = end + 1
+        return line
+
+    def take(self, size: int, keep: int) -> bytes:
+        """The next `size` bytes, of which the first `keep` are returned and the rest dropped."""
+        end = self.pos + size
+        if end <= len(self.buffer):  # the usual case: all of it already read
+            data = self.buffer[self.pos:self.pos + min(size, keep)] if keep > 0 else b""
+            self.pos = end
+            return data
+        kept: list[bytes] = []
+        while size:
+            if self.pos >= len(self.buffer):
+                self.buffer, self.pos = b"", 0
+                self._fill()
+            part = min(size, len(self.buffer) - self.pos)
+            if keep > 0:
+                kept.append(self.buffer[self.pos:self.pos + min(part, keep)])
+                keep -= min(part, keep)
+            self.pos += part
+            size -= part
+        return b"".join(kept)
+
+
+def _is_oid(text: str) -> bool:
+    """A full object id (SHA-1 or SHA-256), never anything git could read as another request."""
+    return len(text) in (40, 64) and not text.strip("0123456789abcdef")
 
 
 _children: set[int] = set()  # started and not yet collected

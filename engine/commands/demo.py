@@ -96,6 +96,14 @@ def _tour(root: str, page: str) -> int:
     push("secret added then removed", False, "origin", "HEAD:refs/heads/main")
     git("reset", "-q", "--hard", "origin/main", show=False)
 
+    step("3b. An API key is pasted into a prompt template: rejected by what the file contains, never shown")
+    write("prompts/templates/billing.txt", "When the user asks about invoices, call the billing tool.\n"
+                                           "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n")  # AWS's documented example
+    git("add", "-A", show=False)
+    git("commit", "-q", "-m", "Billing prompt")
+    push("API key in a prompt", False, "origin", "HEAD:refs/heads/main")
+    git("reset", "-q", "--hard", "origin/main", show=False)
+
     step("4. History on main is rewritten with --force: rejected")
     git("commit", "-q", "--amend", "-m", "Rewrite history")
     push("force push", False, "--force", "origin", "HEAD:refs/heads/main")

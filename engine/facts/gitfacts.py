@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from engine.change import Change, ChangedPath, Commit, CommitDetails, Inputs, RefUpdate, Signature, SignatureTrust
 from engine.decision import Judged
+from engine.facts.content import Blobs, ContentCache
 from engine.facts.interface import ChangeFacts, TrustError, Unjudgeable
 from engine.facts.live import LiveSources
 from engine.git import Git, GitError
@@ -73,6 +74,7 @@ class GitFacts(ChangeFacts, LiveSources):
         self._sizes: dict[str, int | None] = {}  # blob -> size (None: missing, or not a blob)
         self._raw: dict[str, tuple[str, str] | None] = {}  # commit -> (message, signature format); None: missing
         self._verified: dict[tuple[SignatureTrust, str], tuple[str, str, str]] = {}
+        self._content = ContentCache(self.blob_sizes, self.git.read_blobs)
 
     def tree(self, commit: str) -> str:
         """The tree of a commit (records are bound to trees: a squash or rebase keeps them)."""
@@ -123,6 +125,10 @@ class GitFacts(ChangeFacts, LiveSources):
                 more = f" (and {len(exc.problems) - 1} more problem(s))" if len(exc.problems) > 1 else ""
                 raise TrustError(f"{exc.problems[0]}{more}") from None
         return self._identities
+
+    def cache_dir(self) -> str | None:
+        """Where rules may keep what they derive once per library version (engine/rules/secrets.py)."""
+        return self._cache_dir()
 
     def _cache_dir(self) -> str | None:
         """The server's cache directory (administrator-owned), when it exists: the hook creates it
@@ -211,6 +217,11 @@ class GitFacts(ChangeFacts, LiveSources):
                 signature = Signature(status, form, signer, key)
             details[oid] = CommitDetails(message, signature)
         return details
+
+    def blob_contents(self, oids: Sequence[str], *, max_blob: int, max_total: int, head: int = 0) -> Blobs:
+        """Blob contents for content rules, streamed from one `git cat-file --batch` per call and
+        read once per decision (engine.facts.content has the caps)."""
+        return self._content.read(oids, max_blob=max_blob, max_total=max_total, head=head)
 
     def ref(self, name: str) -> str | None:
         """The object the ref with exactly this full name points at (never a guessed short name)."""

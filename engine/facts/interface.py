@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from engine.change import Actor, Change, Commit, CommitDetails, Inputs, RefUpdate, SignatureTrust, Stage
     from engine.decision import Judged
     from engine.facts.approvals import PullFacts
+    from engine.facts.content import Blobs
     from engine.facts.mlflow import MlflowClient
     from engine.facts.prometheus import ActiveAlert, QueryResult
     from engine.identities import Identities
@@ -72,6 +73,12 @@ if TYPE_CHECKING:
             """The size in bytes of each blob that exists (a missing object or a non-blob is absent)."""
         def small_blobs(self, oids: Sequence[str], below: int) -> dict[str, bytes]:
             """The contents of each blob smaller than `below` bytes; larger ones are absent, never read."""
+        def blob_contents(self, oids: Sequence[str], *, max_blob: int, max_total: int, head: int = 0) -> Blobs:
+            """The contents of each blob of at most `max_blob` bytes, each read once per decision
+            (engine.facts.content); larger ones by size only, or their first `head` bytes.
+            ContentLimit when the bytes this decision reads would pass `max_total`."""
+        def cache_dir(self) -> str | None:
+            """The server's administrator-owned cache directory, if there is one (the hook's)."""
         def tree_entries(self, tree: str) -> dict[bytes, str] | None:
             """path -> "mode oid" of every blob in `tree`; None if the tree is not there."""
         def commit_details(self, oids: Sequence[str], trust: SignatureTrust | None = None) -> dict[str, CommitDetails]:

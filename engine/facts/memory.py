@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from engine.change import Change, Commit, CommitDetails, Inputs, RefUpdate, SignatureTrust
 from engine.decision import Judged
+from engine.facts.content import Blobs, ContentCache
 from engine.facts.interface import ChangeFacts, TrustError
 from engine.facts.live import LiveSources
 
@@ -86,6 +87,7 @@ class MemoryFacts(ChangeFacts, LiveSources):
         self._metrics = None if metrics is None else dict(metrics)
         self._workdir = workdir
         self._details = dict(details or {})
+        self._content = ContentCache(self.blob_sizes, self._read)
 
     def commits_for(self, update: RefUpdate, refs: Matcher | None) -> list[Commit]:
         if update.kind == "deletion":
@@ -170,6 +172,19 @@ class MemoryFacts(ChangeFacts, LiveSources):
     def small_blobs(self, oids: Sequence[str], below: int) -> dict[str, bytes]:
         """Contents as given; a blob described only by its size has none to give (absent)."""
         return {oid: self._blobs[oid] for oid in oids if oid in self._blobs and self._sizes[oid] < below}
+
+    def blob_contents(self, oids: Sequence[str], *, max_blob: int, max_total: int, head: int = 0) -> Blobs:
+        """Contents as given, with the same caps and accounting as from git; a blob described only
+        by its size has no contents to give (missing)."""
+        return self._content.read(oids, max_blob=max_blob, max_total=max_total, head=head)
+
+    def cache_dir(self) -> str | None:
+        """No server, no cache: a rule derives what it needs each time."""
+        return None
+
+    def _read(self, wanted: Sequence[tuple[str, int]]) -> list[tuple[str, int, bytes]]:
+        return [(oid, self._sizes[oid], self._blobs[oid][:keep]) if oid in self._blobs else (oid, -1, b"")
+                for oid, keep in wanted]
 
     def tree_entries(self, tree: str) -> dict[bytes, str] | None:
         entries = self._trees.get(tree)

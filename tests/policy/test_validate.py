@@ -80,8 +80,8 @@ def test_short_ref_name_suggests_the_full_one(tmp_path: Path) -> None:
 def test_rule_without_a_kind_says_which_keys_make_one(tmp_path: Path) -> None:
     code, err, _ = validate(tmp_path, "version: 1\nrules:\n  - id: lonely\n    refs: ['refs/heads/*']\n")
     assert code == 2
-    assert ("P:3:5: rules[0] (id 'lonely') must have exactly one of deny, deny_paths, max_file_size, "
-            "max_path_length, rego, require (found: none)") in err
+    assert ("P:3:5: rules[0] (id 'lonely') must have exactly one of deny, deny_paths, deny_secrets, "
+            "deny_unsafe_models, max_file_size, max_path_length, rego, require (found: none)") in err
 
 
 @pytest.mark.parametrize(("text", "expected"), [

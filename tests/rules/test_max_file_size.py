@@ -322,7 +322,7 @@ def test_anything_else_is_not_a_pointer(data: bytes) -> None:
 
 # --------------------------------------------------------------------------- the facts it asks for
 
-def test_git_gives_each_changed_path_its_new_blob_and_mode(tmp_path: Path) -> None:
+def test_git_gives_each_changed_path_its_new_and_old_blob_and_mode(tmp_path: Path) -> None:
     for object_format in ("sha1", "sha256"):
         work = tmp_path / object_format
         git("init", "-q", f"--object-format={object_format}", str(work), cwd=tmp_path)
@@ -336,10 +336,12 @@ def test_git_gives_each_changed_path_its_new_blob_and_mode(tmp_path: Path) -> No
         repo = Git(str(work / ".git"))
         head = repo.run("rev-parse", "HEAD").decode().strip()
         blob = repo.run("rev-parse", "HEAD:run.sh").decode().strip()
+        removed = repo.run("rev-parse", "HEAD~1:a.txt").decode().strip()
+        zero = "0" * len(head)
         for commits in (repo.log([head], limit=10), repo.commits([c for c, _ in repo.rev_list([head])])):
             paths = {(p.path, p.status): p for c in commits for p in c.paths}
-            assert paths[(b"run.sh", "A")] == ChangedPath(b"run.sh", "A", blob, "100755")
-            assert paths[(b"a.txt", "D")] == ChangedPath(b"a.txt", "D", "0" * len(head), "000000")
+            assert paths[(b"run.sh", "A")] == ChangedPath(b"run.sh", "A", blob, "100755", zero)
+            assert paths[(b"a.txt", "D")] == ChangedPath(b"a.txt", "D", zero, "000000", removed)
 
 
 def test_git_facts_read_only_small_blobs(tmp_path: Path) -> None:

@@ -1,0 +1,88 @@
+"""What the content rule kinds share (deny_secrets, deny_unsafe_models): the files new commits
+add or change at the paths a rule covers, the lines a commit adds to a file, and how binary a
+blob is. Contents come from `Facts.blob_contents` (engine/facts/content.py), which reads each
+blob once per decision within the rule's caps.
+
+"Lines a commit adds": a line of the new blob that the same file in the commit's first parent
+does not hold, numbered as in the new blob. Moving a line within a file adds nothing; a line
+added in one commit of a push and removed in a later one is still added by the first.
+"""
+
+from __future__ import annotations
+
+from engine.change import Commit, RefUpdate, show
+from engine.rules.base import short
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    from engine.facts.interface import Facts
+    from engine.policy.patterns import Matcher
+else:
+    from engine.lighttuple import NamedTuple
+
+BINARY_PROBE = 8000  # git's own test: a NUL byte among the first 8,000 bytes makes a file binary
+_VERB = {"A": "adds", "M": "changes", "T": "changes the type of"}
+_SUBMODULE = "160000"
+_NO_OID = frozenset("0")
+
+
+class Touch(NamedTuple):
+    """One blob a new commit brings to a covered path."""
+
+    update: RefUpdate
+    commit: Commit
+    status: str
+    path: bytes
+    oid: str
+    old_oid: str  # the path's blob in the first parent; "" when it had none (or not a blob)
+
+
+def touched(facts: Facts, updates: list[RefUpdate], refs: Matcher | None,
+            paths: Matcher | None) -> tuple[list[Touch], int]:
+    """Every blob the new commits add or change at a path `paths` covers (None: every path), in
+    commit order, and how many submodule entries (commits, no contents) they bring there."""
+    verdicts: dict[bytes, bool] = {}
+    found: list[Touch] = []
+    new = Touch._make  # a plain tuple construction: a large push brings tens of thousands
+    submodules = 0
+    for u in updates:
+        for commit in facts.commits_for(u, refs):
+            for changed in commit.paths:
+                if changed.status not in _VERB:
+                    continue  # a deletion adds nothing
+                covered = verdicts.get(changed.path)
+                if covered is None:
+                    covered = verdicts[changed.path] = paths is None or paths.decide(changed.path) is not None
+                if not covered:
+                    continue
+                if changed.mode == _SUBMODULE:
+                    submodules += 1
+                    continue
+                old = changed.old_oid if changed.status == "M" and not _NO_OID.issuperset(changed.old_oid) else ""
+                found.append(new((u, commit, changed.status, changed.path, changed.oid, old)))
+    return found, submodules
+
+
+def is_binary(data: bytes) -> bool:
+    return b"\0" in data[:BINARY_PROBE]
+
+
+def lines_of(data: bytes) -> list[bytes]:
+    """A file's lines as git counts them: each ends at LF; a last line without one counts."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def what(touch: Touch) -> str:
+    """Which commit brings which path, and how: "commit 1a2b3c4d5e on refs/heads/main adds w.bin"."""
+    commit = touch.commit
+    return (f"{'tree' if commit.oid == commit.tree else 'commit'} {short(commit.oid)} on {touch.update.name} "
+            f"{_VERB[touch.status]} {show(touch.path)}")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
