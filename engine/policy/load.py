@@ -139,11 +139,12 @@ def _explain(error: Any, root: Document, data: Any, source: str) -> list[Problem
         keys = kind_keys()
         found = ", ".join(k for k in keys if k in value) or "none"
         return [Problem(source, line, col, f"{where} must have exactly one of {', '.join(keys)} (found: {found})")]
+    if (kind in ("oneOf", "anyOf") and isinstance(value, dict) and schema.get("description")
+            and not any("type" in form or "properties" in form for form in schema[kind])):
+        # forms that only say which keys go together (rego: modules or opa): the schema's words say which
+        return [Problem(source, line, col, f"{where} is not allowed as written: {schema['description']}")]
     if kind in ("oneOf", "anyOf") and error.context:
         return _explain_branch(error, root, data, source)
-    if kind in ("oneOf", "anyOf") and isinstance(value, dict) and schema.get("description"):
-        # a body whose keys go together in set ways (rego: modules or opa): the schema's words say which
-        return [Problem(source, line, col, f"{where} is not allowed as written: {schema['description']}")]
     if kind == "enum":
         allowed = ", ".join(str(v) for v in schema["enum"])
         return [Problem(source, line, col, f"{value!r} is not allowed in {where}; allowed: {allowed}")]
