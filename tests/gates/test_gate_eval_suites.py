@@ -270,3 +270,16 @@ def test_openai_evals_accuracy_from_match_events_paired_by_sample(tmp_path: Path
 def test_a_file_of_another_tool_is_a_clear_error(tmp_path: Path, fmt: str) -> None:
     checked = judge(tmp_path, f'{{results: {{file: "{CAND}"}}, format: {fmt}, metric: accuracy, min: 0.5}}')
     assert (checked.code, checked[RULE]["status"]) == (1, "error")
+
+
+def test_deepeval_real_runs_pair_test_cases_by_name(tmp_path: Path) -> None:
+    """Real `deepeval` runs (ExactMatchMetric, no LLM): the candidate fails 6 of the 30 cases the baseline passes."""
+    folder = DATA / "deepeval"
+    body = (f'{{results: {{file: "{folder / "candidate.json"}"}}, baseline: {{file: "{folder / "baseline.json"}"}}, '
+            'format: deepeval, metric: "Exact Match", max_regression: 0.05}')
+    checked = judge(tmp_path / "a", body)
+    assert (checked.code, checked[RULE]["status"]) == (1, "fail")
+    assert "on the same 30 items (0 items only the candidate gets right, 6 only the baseline)" in \
+        checked[RULE]["message"]
+    rate = judge(tmp_path / "b", body.replace('"Exact Match"', "pass_rate"))
+    assert rate[RULE]["seen"][0].startswith("candidate: pass_rate = 0.8 n=30")
