@@ -188,7 +188,7 @@ class RequireBenchmark(Rule):
     # -- suites --------------------------------------------------------------------------
 
     def _judge_suite(self, reader: _Reader) -> Outcome:
-        from engine.stats import Comparison, StatsError, compare
+        from engine.stats import StatsError, compare
         from engine.suites import CORRECTION_NAMES, judge_suite
 
         p = self.params

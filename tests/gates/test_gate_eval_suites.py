@@ -211,7 +211,8 @@ def test_repeated_runs_combine_into_a_mean_with_a_t_interval(tmp_path: Path) -> 
 
 
 def test_a_runs_glob_that_matches_nothing_is_missing(tmp_path: Path) -> None:
-    body = f'{{results: {{files: ["{tmp_path}/none/seed*.json"], key: metrics.accuracy}}, format: json, metric: accuracy, min: 0.5}}'
+    body = (f'{{results: {{files: ["{tmp_path}/none/seed*.json"], key: metrics.accuracy}}, format: json, '
+            'metric: accuracy, min: 0.5}')
     checked = judge(tmp_path, body)
     assert (checked.code, checked[RULE]["status"]) == (1, "error")
     assert f"no results file matches {tmp_path}/none/seed*.json" in checked[RULE]["message"]
@@ -224,7 +225,8 @@ PROMPTFOO = DATA / "promptfoo"
 
 
 def promptfoo(metric: str, extra: str = "max_regression: 0.05") -> str:
-    return (f'{{results: {{file: "{PROMPTFOO / "candidate.json"}"}}, baseline: {{file: "{PROMPTFOO / "baseline.json"}"}}, '
+    cand, base = PROMPTFOO / "candidate.json", PROMPTFOO / "baseline.json"
+    return (f'{{results: {{file: "{cand}"}}, baseline: {{file: "{base}"}}, '
             f'format: promptfoo, metric: "{metric}", {extra}}}')
 
 
@@ -248,8 +250,9 @@ def test_promptfoo_named_score_and_selector(tmp_path: Path) -> None:
 
 def test_deepeval_published_test_run(tmp_path: Path) -> None:
     path = DATA / "deepeval" / "test_run_sample.json"
-    ok = judge(tmp_path / "a", f'{{results: {{file: "{path}"}}, format: deepeval, metric: "Answer Relevancy", min: 0.9}}')
-    low = judge(tmp_path / "b", f'{{results: {{file: "{path}"}}, format: deepeval, metric: "Faithfulness", min: 0.9}}')
+    source = f'results: {{file: "{path}"}}, format: deepeval'
+    ok = judge(tmp_path / "a", f'{{{source}, metric: "Answer Relevancy", min: 0.9}}')
+    low = judge(tmp_path / "b", f'{{{source}, metric: "Faithfulness", min: 0.9}}')
     assert (ok.code, ok[RULE]["status"]) == (0, "pass")
     assert "Answer Relevancy 0.92 must be at least 0.9: pass" in ok[RULE]["message"]
     assert (low.code, low[RULE]["status"]) == (1, "fail")

@@ -1,7 +1,9 @@
-import sys, os
+import sys
+
 from deepeval import evaluate
 from deepeval.metrics import ExactMatchMetric
 from deepeval.test_case import LLMTestCase
+
 side = sys.argv[1]
 cases = []
 for i in range(30):

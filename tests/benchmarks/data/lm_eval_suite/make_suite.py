@@ -41,8 +41,8 @@ MMLU = {
                              "human_sexuality", "professional_psychology", "public_relations", "security_studies",
                              "sociology", "us_foreign_policy"],
     "mmlu_other": ["business_ethics", "clinical_knowledge", "college_medicine", "global_facts", "human_aging",
-                   "management", "marketing", "medical_genetics", "miscellaneous", "nutrition", "professional_accounting",
-                   "professional_medicine", "virology"],
+                   "management", "marketing", "medical_genetics", "miscellaneous", "nutrition",
+                   "professional_accounting", "professional_medicine", "virology"],
 }
 DROPS = {"college_physics": 30, "high_school_biology": 60, "marketing": 25}
 
