@@ -257,7 +257,8 @@ def test_an_alias_that_does_not_exist_is_an_error(tmp_path: Path, mlflow_server:
             "metric: accuracy, max_regression: 0.02}")
     checked = judge(tmp_path, body, sources=mlflow_sources(mlflow_server.url))
     assert (checked.code, checked["no-eval-regression"]["status"]) == (1, "error")
-    assert "registered-models/alias: HTTP 400 INVALID_PARAMETER_VALUE: Registered model alias production not found" in checked["no-eval-regression"]["message"]
+    assert ("registered-models/alias: HTTP 400 INVALID_PARAMETER_VALUE: Registered model alias production "
+            "not found") in checked["no-eval-regression"]["message"]
 
 
 def auth_sources(url: str) -> str:
