@@ -57,8 +57,8 @@ def test_group_suite_with_holm_names_exactly_the_two_regressed_subtasks(tmp_path
     message = outcome["message"]
     assert message.startswith("2 of 57 tasks of group mmlu (acc,none) regressed beyond the allowed margin "
                               "(Holm-adjusted at 0.95 confidence; Newcombe interval)")
-    assert "mmlu_college_physics:acc,none regression 0.2941 [" in message
-    assert "mmlu_high_school_biology:acc,none regression 0.1935 [" in message
+    assert "mmlu_college_physics:acc,none regression 0.2941 [0.1577, 0.4155], adjusted p 0.00247" in message
+    assert "mmlu_high_school_biology:acc,none regression 0.1935 [0.1151, 0.2686], adjusted p 0.000264" in message
     assert "marketing" not in message
     assert outcome["seen"][0].startswith("mmlu_high_school_biology:acc,none: [fail]") or \
         outcome["seen"][0].startswith("mmlu_college_physics:acc,none: [fail]")
