@@ -264,32 +264,37 @@ class _Reader:
         self._loaded: dict[tuple[str, str], Any] = {}
 
     def suite_names(self) -> list[str]:
-        """The metrics of a suite, from the candidate's source: names, globs or a group."""
+        """The metrics of a suite: names, or globs / a group expanded over *both* sides.
+
+        Expanding over the candidate alone would let a candidate whose results leave out a
+        regressed task escape judging it; a task either side has is judged, and one the
+        candidate lacks is then an error.
+        """
         from fnmatch import fnmatchcase
 
         p = self.params
-        if p.group:
-            if p.format != "lm-eval":
-                raise SourceError("group: names an lm-eval group; set format: lm-eval")
-            from engine.facts.results import ResultsError, lm_eval_group_tasks
-
-            data, where = self._first_data(p.results)
+        if p.group and p.format != "lm-eval":
+            raise SourceError("group: names an lm-eval group; set format: lm-eval")
+        sides = [self._side_names(p.results)]
+        if p.baseline is not None:
             try:
-                names = [f"{task}:{p.metric}" for task in lm_eval_group_tasks(data, p.group, source=where)]
-            except ResultsError as exc:
-                raise SourceError(str(exc)) from None
+                sides.append(self._side_names(p.baseline))
+            except MissingSource:
+                pass  # judged later: a missing baseline has its own rules
+            except SourceError as exc:
+                raise SourceError(f"the baseline: {exc}") from None
+        available = list(dict.fromkeys(name for side in sides for name in side))
+        if p.group:
+            names = available
         else:
             names = []
-            available: list[str] | None = None
             for entry in p.metrics:
                 if not _GLOB & set(entry):
                     names.append(entry)
                     continue
-                if available is None:
-                    available = self.names(p.results)
                 matched = [n for n in available if fnmatchcase(n, entry)]
                 if not matched:
-                    raise SourceError(f"the glob {entry!r} matches none of the candidate's metrics "
+                    raise SourceError(f"the glob {entry!r} matches none of the metrics "
                                       f"({', '.join(available[:20]) or 'none'}{' ...' if len(available) > 20 else ''})")
                 names += matched
             names = list(dict.fromkeys(names))
@@ -297,6 +302,19 @@ class _Reader:
             raise SourceError(f"{len(names)} metrics selected; a suite rule judges at most {MAX_SUITE_METRICS} "
                               "(MAX_SUITE_METRICS): split the suite into several rules")
         return names
+
+    def _side_names(self, spec: Any) -> list[str]:
+        """The group's subtasks (with the metric key), or every metric name, of one side."""
+        p = self.params
+        if not p.group:
+            return self.names(spec) if any(_GLOB & set(entry) for entry in p.metrics) else []
+        from engine.facts.results import ResultsError, lm_eval_group_tasks
+
+        data, where = self._first_data(spec)
+        try:
+            return [f"{task}:{p.metric}" for task in lm_eval_group_tasks(data, p.group, source=where)]
+        except ResultsError as exc:
+            raise SourceError(str(exc)) from None
 
     def names(self, spec: Any) -> list[str]:
         from engine.facts.results import ResultsError, metric_names

@@ -110,7 +110,7 @@ def test_mean_over_subtasks_is_judged_on_its_own_interval(tmp_path: Path) -> Non
 def test_a_glob_that_matches_nothing_is_an_error(tmp_path: Path) -> None:
     checked = judge(tmp_path, lm('metrics: ["mmlu_cooking_*:acc,none"], max_regression: 0.01'))
     assert (checked.code, checked[RULE]["status"]) == (1, "error")
-    assert "the glob 'mmlu_cooking_*:acc,none' matches none of the candidate's metrics" in checked[RULE]["message"]
+    assert "the glob 'mmlu_cooking_*:acc,none' matches none of the metrics" in checked[RULE]["message"]
 
 
 def test_a_task_missing_from_the_baseline_denies(tmp_path: Path) -> None:
@@ -286,3 +286,18 @@ def test_deepeval_real_runs_pair_test_cases_by_name(tmp_path: Path) -> None:
         checked[RULE]["message"]
     rate = judge(tmp_path / "b", body.replace('"Exact Match"', "pass_rate"))
     assert rate[RULE]["seen"][0].startswith("candidate: pass_rate = 0.8 n=30")
+
+
+def test_a_candidate_that_leaves_out_a_regressed_task_is_not_let_off(tmp_path: Path) -> None:
+    """Globs and groups expand over both sides: dropping mmlu_college_physics from the candidate's
+    results (and from its group) makes that task an error, never an unjudged pass."""
+    data = json.loads(CAND.read_text())
+    del data["results"]["mmlu_college_physics"]
+    data["group_subtasks"]["mmlu_stem"].remove("mmlu_college_physics")
+    (tmp_path / "cand.json").write_text(json.dumps(data))
+    for i, selection in enumerate(['metrics: ["mmlu_college_*:acc,none"]', 'group: mmlu, metric: "acc,none"']):
+        body = (f'{{results: {{file: "{tmp_path / "cand.json"}"}}, baseline: {{file: "{BASE}"}}, format: lm-eval, '
+                f'{selection}, max_regression: 0.5, on_inconclusive: allow}}')
+        checked = judge(tmp_path / str(i), body)
+        assert (checked.code, checked[RULE]["status"]) == (1, "error"), selection
+        assert "no task 'mmlu_college_physics'" in checked[RULE]["message"]
