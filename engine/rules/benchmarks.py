@@ -56,8 +56,8 @@ Source = str | dict[str, Any]  # "evidence", "refs/...", {file: ...} or {mlflow:
 
 class BenchmarkParams(NamedTuple):
     results: Source
-    metric: str = ""
-    metrics: tuple[str, ...] = ()
+    metric: str | None = None  # required unless metrics: names a suite (the schema says so)
+    metrics: tuple[str, ...] | None = None
     group: str | None = None
     aggregate: Literal["each", "mean"] = "each"
     correction: Literal["holm", "bh", "none"] = "holm"
@@ -123,7 +123,7 @@ class RequireBenchmark(Rule):
         reader = _Reader(self.params, facts, update)
         if self.params.metrics or self.params.group:
             return self._judge_suite(reader)
-        return self._judge_one(reader, self.params.metric)
+        return self._judge_one(reader, self.params.metric or "")
 
     def _judge_one(self, reader: _Reader, metric: str) -> Outcome:
         from engine.stats import StatsError, compare
@@ -288,7 +288,7 @@ class _Reader:
             names = available
         else:
             names = []
-            for entry in p.metrics:
+            for entry in p.metrics or ():
                 if not _GLOB & set(entry):
                     names.append(entry)
                     continue
@@ -307,7 +307,7 @@ class _Reader:
         """The group's subtasks (with the metric key), or every metric name, of one side."""
         p = self.params
         if not p.group:
-            return self.names(spec) if any(_GLOB & set(entry) for entry in p.metrics) else []
+            return self.names(spec) if any(_GLOB & set(entry) for entry in p.metrics or ()) else []
         from engine.facts.results import ResultsError, lm_eval_group_tasks
 
         data, where = self._first_data(spec)
@@ -525,7 +525,7 @@ def _required(p: BenchmarkParams, what: str) -> str:
 
 
 def _suite_name(p: BenchmarkParams) -> str:
-    tasks = f"group {p.group} ({p.metric})" if p.group else ", ".join(p.metrics)
+    tasks = f"group {p.group} ({p.metric})" if p.group else ", ".join(p.metrics or ())
     return f"the mean over {tasks}" if p.aggregate == "mean" else tasks
 
 
