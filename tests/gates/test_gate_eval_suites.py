@@ -301,3 +301,17 @@ def test_a_candidate_that_leaves_out_a_regressed_task_is_not_let_off(tmp_path: P
         checked = judge(tmp_path / str(i), body)
         assert (checked.code, checked[RULE]["status"]) == (1, "error"), selection
         assert "no task 'mmlu_college_physics'" in checked[RULE]["message"]
+
+
+def test_a_suite_of_paired_tasks_adjusts_the_mcnemar_p_values(tmp_path: Path) -> None:
+    """boolq's paired p (0.0023) stays significant after Holm over two tasks; piqa cannot be shown
+    within a one-point margin, so only boolq is named."""
+    checked = judge(tmp_path, lm('metrics: ["boolq:acc,none", "piqa:acc,none"], max_regression: 0.01',
+                                 cand_samples=True, base_samples=True))
+    assert (checked.code, checked[RULE]["status"]) == (1, "fail")
+    message = checked[RULE]["message"]
+    assert message.startswith("1 of 2 tasks of boolq:acc,none, piqa:acc,none regressed beyond the allowed "
+                              "margin (Holm-adjusted at 0.95 confidence; paired McNemar mid-p): "
+                              "boolq:acc,none regression 0.03")
+    assert "adjusted p 0.00457" in message
+    assert checked[RULE]["seen"][1].startswith("piqa:acc,none: [inconclusive]")
