@@ -19,15 +19,21 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from engine.facts.results import Measurement
 
 Verdict = Literal["pass", "fail", "inconclusive"]
-Method = Literal["newcombe", "wilson", "welch", "t", "normal", "bootstrap", "point", "none"]
+Method = Literal[
+    "newcombe", "wilson", "welch", "t", "normal", "bootstrap", "point", "none",
+    "mcnemar-mid-p", "mcnemar-exact", "paired-bootstrap",
+]
 MethodChoice = Literal["auto", "bootstrap"]
+PairedChoice = Literal["auto", "off"]
+McNemarChoice = Literal["mid-p", "exact"]
+IntervalAt = Callable[[float], "Interval"]
 
 # Below this many values per side a bootstrap resample has too few distinct means for its
 # percentiles to mean anything; Welch's t (wide quantiles at small df) is the honest choice.
@@ -100,11 +106,47 @@ class Comparison:
     margin: Margin | None
     bounds: tuple[BoundCheck, ...]
     explanation: str
+    # the difference interval at any confidence, for p-values (None: point or bounds only)
+    interval_at: IntervalAt | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_confidence_statement(self) -> bool:
         """False when some verdict rests on point values alone."""
         return self.method != "point" and all(b.method != "point" for b in self.bounds)
+
+    @property
+    def paired(self) -> bool:
+        """Whether candidate and baseline were compared item by item."""
+        return self.method in ("mcnemar-mid-p", "mcnemar-exact", "paired-bootstrap")
+
+    def p_value(self) -> float | None:
+        """The p-value of "the regression is beyond the margin" (None without an interval).
+
+        It is the smallest 1 - confidence at which the interval of the regression lies
+        wholly beyond the margin, found by bisection on the method's own interval, so a
+        p-value below 1 - confidence is exactly the single-metric "fail" verdict. This is
+        what multiple-comparison corrections (engine.suites) adjust.
+        """
+        if self.interval_at is None or self.margin is None:
+            return None
+        at, margin, hib = self.interval_at, self.margin.absolute, self.higher_is_better
+
+        def low(confidence: float) -> float:
+            ci = at(confidence)
+            return -ci.high if hib else ci.low
+
+        if low(1e-9) <= margin:
+            return 1.0
+        lo, hi = 1e-9, 1.0 - 1e-12  # low() falls as confidence rises
+        if low(hi) > margin:
+            return 1e-12
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if low(mid) > margin:
+                lo = mid
+            else:
+                hi = mid
+        return 1.0 - (lo + hi) / 2
 
 
 def compare(
@@ -118,6 +160,8 @@ def compare(
     max: float | None = None,  # the policy's own word
     method: MethodChoice = "auto",
     seed: int = 0,
+    paired: PairedChoice = "auto",
+    mcnemar: McNemarChoice = "mid-p",
 ) -> Comparison:
     """Judge `candidate` against `baseline` (and optional absolute bounds).
 
@@ -126,7 +170,9 @@ def compare(
     an absolute amount (0.01) or a share of the baseline ("2%"); a relative margin of a
     baseline of 0 is 0, said so in the explanation. `method="bootstrap"` asks for a
     bootstrap of the difference of means instead of Welch's t when both sides have
-    samples (e.g. skewed latencies); `seed` makes it reproducible.
+    samples (e.g. skewed latencies); `seed` makes it reproducible. When both sides carry
+    per-item scores of the same items (`item_ids`), they are compared item by item
+    (McNemar for 0/1 scores, a paired bootstrap otherwise) unless `paired="off"`.
 
     Raises MissingBaselineError when `baseline` is None and no bound is given.
     """
@@ -171,7 +217,14 @@ def compare(
         )
 
     margin = parse_margin(max_regression, baseline.value)
-    used, diff_ci, how = _difference_interval(candidate, baseline, confidence, method, seed)
+    interval_at: IntervalAt | None
+    if paired == "auto" and candidate.item_ids and baseline.item_ids:
+        used, interval_at, how = _paired_interval(candidate, baseline, mcnemar, seed)
+    else:
+        used, interval_at, how = _difference_interval(candidate, baseline, method, seed)
+    diff_ci = None if interval_at is None else interval_at(confidence)
+    pct = f"{confidence:.0%}"
+    how = how.replace("{pct}", pct)
     difference = candidate.value - baseline.value
     regression = -difference if hib else difference
     reg_ci = None if diff_ci is None else (
@@ -200,6 +253,7 @@ def compare(
         margin=margin,
         bounds=bounds,
         explanation=explanation,
+        interval_at=interval_at,
     )
 
 
@@ -236,11 +290,17 @@ def parse_margin(max_regression: float | str, baseline_value: float) -> Margin:
 
 
 def wilson_interval(successes: int, n: int, confidence: float) -> Interval:
-    """Wilson score interval of a binomial proportion (via scipy's binomtest)."""
-    from scipy.stats import binomtest
+    """Wilson score interval of a binomial proportion (no continuity correction).
 
-    ci = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return Interval(float(ci.low), float(ci.high))
+    Written out rather than taken from scipy's binomtest (which gives the same numbers)
+    because a suite's p-values evaluate it thousands of times.
+    """
+    z = statistics.NormalDist().inv_cdf((1 + confidence) / 2)
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return Interval(max(0.0, centre - half), min(1.0, centre + half))
 
 
 def newcombe_interval(
@@ -330,10 +390,10 @@ def bootstrap_interval(
 
 
 def _difference_interval(
-    cand: Measurement, base: Measurement, confidence: float, method: MethodChoice, seed: int
-) -> tuple[Method, Interval | None, str]:
-    """Pick the strongest method both sides support; return it, the interval, and why."""
-    pct = f"{confidence:.0%}"
+    cand: Measurement, base: Measurement, method: MethodChoice, seed: int
+) -> tuple[Method, IntervalAt | None, str]:
+    """Pick the strongest method both sides support; return it, its interval at any
+    confidence, and why (`{pct}` in the text stands for the confidence)."""
     if method == "bootstrap":
         for side, m in (("candidate", cand), ("baseline", base)):
             if len(m.samples) < MIN_BOOTSTRAP_SAMPLES:
@@ -341,9 +401,8 @@ def _difference_interval(
                     f"a bootstrap needs at least {MIN_BOOTSTRAP_SAMPLES} samples per side; "
                     f"the {side} has {len(m.samples)}: use method 'auto' (Welch's t)"
                 )
-        ci = bootstrap_interval(cand.samples, base.samples, confidence, seed)
-        return "bootstrap", ci, (
-            f"{pct} BCa bootstrap interval of the difference of means, "
+        return "bootstrap", lambda c: bootstrap_interval(cand.samples, base.samples, c, seed), (
+            "{pct} BCa bootstrap interval of the difference of means, "
             f"{BOOTSTRAP_RESAMPLES} resamples"
         )
     if method != "auto":
@@ -358,15 +417,13 @@ def _difference_interval(
         )
     c_counts, b_counts = _counts(cand), _counts(base)
     if c_counts and b_counts:
-        ci = newcombe_interval(*c_counts, *b_counts, confidence)
-        return "newcombe", ci, (
-            f"{pct} Newcombe hybrid score interval of the difference of proportions, "
+        return "newcombe", lambda c: newcombe_interval(*c_counts, *b_counts, c), (
+            "{pct} Newcombe hybrid score interval of the difference of proportions, "
             f"{c_counts[0]}/{c_counts[1]} vs {b_counts[0]}/{b_counts[1]}"
         )
     if len(cand.samples) >= 2 and len(base.samples) >= 2:
-        ci = welch_interval(cand.samples, base.samples, confidence)
-        return "welch", ci, (
-            f"{pct} Welch t-interval of the difference of means, "
+        return "welch", lambda c: welch_interval(cand.samples, base.samples, c), (
+            "{pct} Welch t-interval of the difference of means, "
             f"{len(cand.samples)} vs {len(base.samples)} samples"
         )
     c_se, b_se = _stderr(cand), _stderr(base)
@@ -375,12 +432,140 @@ def _difference_interval(
     c_n, b_n = _size(cand), _size(base)
     notes = "".join(f"; {note}" for note in (c_se[1], b_se[1]) if note)
     if c_n is not None and b_n is not None and c_n >= 2 and b_n >= 2:
-        ci = welch_interval_from_stats(diff, c_se[0], c_n, b_se[0], b_n, confidence)
-        return "welch", ci, (
-            f"{pct} Welch t-interval from standard errors, n={c_n} vs n={b_n}{notes}"
+        return "welch", lambda c: welch_interval_from_stats(diff, c_se[0], c_n, b_se[0], b_n, c), (
+            f"{{pct}} Welch t-interval from standard errors, n={c_n} vs n={b_n}{notes}"
         )
-    ci = normal_interval(diff, c_se[0], b_se[0], confidence)
-    return "normal", ci, f"{pct} normal interval, sqrt(se1² + se2²){notes}"
+    return "normal", lambda c: normal_interval(diff, c_se[0], b_se[0], c), (
+        f"{{pct}} normal interval, sqrt(se1² + se2²){notes}"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Paired comparisons (the same items scored on both sides)
+# ---------------------------------------------------------------------------------------
+
+PAIRED_BOOTSTRAP_RESAMPLES = 9999
+
+
+def _paired_interval(
+    cand: Measurement, base: Measurement, mcnemar: McNemarChoice, seed: int
+) -> tuple[Method, IntervalAt, str]:
+    """Pair the per-item scores by item id; McNemar for 0/1 scores, else a paired bootstrap.
+
+    Both sides must hold the same items: comparing a subset would judge items other than
+    the ones each side's value was computed on, so a mismatch is an error, not a guess.
+    """
+    c_items = dict(zip(cand.item_ids, cand.samples, strict=True))
+    b_items = dict(zip(base.item_ids, base.samples, strict=True))
+    if c_items.keys() != b_items.keys():
+        only_c = sorted(c_items.keys() - b_items.keys())
+        only_b = sorted(b_items.keys() - c_items.keys())
+        raise StatsError(
+            f"{cand.metric}: candidate and baseline per-item scores are not of the same items "
+            f"({len(only_c)} only in the candidate, e.g. {only_c[:3]}; {len(only_b)} only in the "
+            f"baseline, e.g. {only_b[:3]}); evaluate both on the same items (same --limit, "
+            "same dataset revision) or set paired: false"
+        )
+    ids = sorted(c_items)
+    pairs = [(c_items[i], b_items[i]) for i in ids]
+    n = len(pairs)
+    if all(x in (0.0, 1.0) and y in (0.0, 1.0) for x, y in pairs):
+        gains = sum(1 for x, y in pairs if x > y)
+        losses = sum(1 for x, y in pairs if x < y)
+        used: Method = "mcnemar-mid-p" if mcnemar == "mid-p" else "mcnemar-exact"
+        return used, lambda c: mcnemar_interval(gains, losses, n, c, mid_p=mcnemar == "mid-p"), (
+            f"{{pct}} paired McNemar {mcnemar} interval of the difference on the same {n} items "
+            f"({gains} items only the candidate gets right, {losses} only the baseline)"
+        )
+    if n < MIN_BOOTSTRAP_SAMPLES:
+        raise StatsError(
+            f"{cand.metric}: a paired bootstrap needs at least {MIN_BOOTSTRAP_SAMPLES} items; "
+            f"there are {n}"
+        )
+    replicates = paired_bootstrap_replicates([x - y for x, y in pairs], seed)
+    return "paired-bootstrap", lambda c: _percentile_interval(replicates, c), (
+        f"{{pct}} paired bootstrap (percentile) interval of the mean per-item difference on the "
+        f"same {n} items, {PAIRED_BOOTSTRAP_RESAMPLES} resamples"
+    )
+
+
+def mcnemar_interval(
+    gains: int, losses: int, n: int, confidence: float, *, mid_p: bool = True
+) -> Interval:
+    """Interval of the paired difference of proportions (candidate - baseline) on n items.
+
+    McNemar's test looks only at the discordant items (d = gains + losses): given d, the
+    gains are Binomial(d, θ) and the difference is d/n · (2θ - 1). θ's interval inverts the
+    same binomial tails McNemar's exact (Clopper-Pearson) or mid-p test uses, so the
+    interval excludes a difference exactly when that test rejects it. Conditioning on d
+    alone would call 0 discordant items "exactly no difference", so the scale d/n is also
+    widened to the exact upper bound of the discordance rate: never narrower than the
+    conditional interval, and honest when few items disagree.
+    """
+    from scipy.stats import beta
+
+    alpha = 1.0 - confidence
+    d = gains + losses
+    if d == 0:
+        theta_low, theta_high = 0.0, 1.0
+    else:
+        theta_low, theta_high = _binomial_bounds(gains, d, alpha, mid_p)
+    rate = d / n
+    rate_high = 1.0 if d == n else float(beta.ppf(1 - alpha / 2, d + 1, n - d))
+    low_factor, high_factor = 2 * theta_low - 1, 2 * theta_high - 1
+    return Interval(
+        min(rate * low_factor, rate_high * low_factor),
+        max(rate * high_factor, rate_high * high_factor),
+    )
+
+
+def _binomial_bounds(k: int, d: int, alpha: float, mid_p: bool) -> tuple[float, float]:
+    """Two-sided (1 - alpha) bounds for a binomial share: Clopper-Pearson or mid-p."""
+    from scipy.optimize import brentq
+    from scipy.stats import beta, binom
+
+    if not mid_p:
+        low = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, d - k + 1))
+        high = 1.0 if k == d else float(beta.ppf(1 - alpha / 2, k + 1, d - k))
+        return low, high
+
+    def upper_tail(theta: float) -> float:  # P(X > k) + P(X = k)/2, rises with theta
+        return float(binom.sf(k, d, theta) + 0.5 * binom.pmf(k, d, theta)) - alpha / 2
+
+    def lower_tail(theta: float) -> float:  # P(X < k) + P(X = k)/2, falls with theta
+        return float(binom.cdf(k - 1, d, theta) + 0.5 * binom.pmf(k, d, theta)) - alpha / 2
+
+    eps = 1e-15
+    low = 0.0 if k == 0 else float(brentq(upper_tail, eps, 1 - eps, xtol=1e-14))
+    high = 1.0 if k == d else float(brentq(lower_tail, eps, 1 - eps, xtol=1e-14))
+    return low, high
+
+
+def paired_bootstrap_replicates(differences: Sequence[float], seed: int) -> Sequence[float]:
+    """Means of `differences` resampled with replacement, item pairs kept together.
+
+    Drawn in chunks so 10,000 items x 9,999 resamples never sit in memory at once.
+    """
+    import numpy as np
+
+    d = np.asarray(differences, dtype=float)
+    rng = np.random.default_rng(seed)
+    out = np.empty(PAIRED_BOOTSTRAP_RESAMPLES)
+    chunk = max(1, 2_000_000 // max(1, len(d)))
+    for start in range(0, PAIRED_BOOTSTRAP_RESAMPLES, chunk):
+        size = min(chunk, PAIRED_BOOTSTRAP_RESAMPLES - start)
+        idx = rng.integers(0, len(d), size=(size, len(d)))
+        out[start:start + size] = d[idx].mean(axis=1)
+    out.sort()
+    return tuple(float(x) for x in out)
+
+
+def _percentile_interval(sorted_replicates: Sequence[float], confidence: float) -> Interval:
+    import numpy as np
+
+    alpha = 1.0 - confidence
+    low, high = np.quantile(np.asarray(sorted_replicates), [alpha / 2, 1 - alpha / 2])
+    return Interval(float(low), float(high))
 
 
 def _counts(m: Measurement) -> tuple[int, int] | None:
@@ -393,6 +578,12 @@ def _counts(m: Measurement) -> tuple[int, int] | None:
     if abs(m.value * m.n - k) > 1e-6 * m.n:
         return None
     return k, m.n
+
+
+def standard_error(m: Measurement) -> float | None:
+    """The standard error of `m`, recorded or derived (samples, or p(1-p)/n); None if unknown."""
+    se = _stderr(m)
+    return None if se is None else se[0]
 
 
 def _stderr(m: Measurement) -> tuple[float, str] | None:

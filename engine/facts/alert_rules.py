@@ -10,6 +10,12 @@ series finds no data unless the server records it. Templated rule labels (``{{ .
 are kept as written. The file is read with ruamel.yaml's safe loader, node by node, so
 every shape error names ``file:line:column``. PromQL syntax is checked by the server when
 the rule is evaluated.
+
+Teams keep rules as they deploy them, so besides a Prometheus rules file (``groups:``) a
+file may hold ``PrometheusRule`` custom resources (prometheus-operator, kube-prometheus:
+the groups sit under ``spec``), and several YAML documents (``---``) of either form. Other
+Kubernetes resources in a manifest bundle are skipped and counted; a file with no rule
+groups at all is an error, never an empty (always quiet) set of alerts.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ _SCALARS = {
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _GROUP_KEYS = {"name", "interval", "limit", "query_offset", "labels", "rules"}
+# PrometheusRule groups may also carry Thanos' partial_response_strategy.
+_CR_GROUP_KEYS = _GROUP_KEYS | {"partial_response_strategy"}
+_CR_KEYS = {"apiVersion", "kind", "metadata", "spec"}
+_CR_API = "monitoring.coreos.com/"
 _RULE_KEYS = {
     "alert",
     "record",
@@ -109,17 +119,17 @@ def parse_rules(text: str, *, source: str = "<rules>") -> RulesFile:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
-        # compose() keeps nodes and their marks; the safe loader resolves tags only.
-        root = YAML(typ="safe", pure=True).compose(text)
+        # compose_all() keeps nodes and their marks; the safe loader resolves tags only.
+        roots = [root for root in YAML(typ="safe", pure=True).compose_all(text) if root is not None]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         raise RulesFileError(source, line, column, f"not valid YAML: {exc.problem}") from None
     except YAMLError as exc:
         raise RulesFileError(source, 0, 0, f"not valid YAML: {exc}") from None
-    if root is None:
-        raise RulesFileError(source, 1, 1, "the file is empty; expected `groups:`")
-    return _Reader(source).rules_file(root)
+    if not roots:
+        raise RulesFileError(source, 1, 1, "the file is empty; expected `groups:` or a PrometheusRule")
+    return _Reader(source).documents(roots)
 
 
 class _Reader:
@@ -197,15 +207,45 @@ class _Reader:
             pairs[key] = self.string(value_node, f"{what}.{key}", scalars=True)
         return tuple(sorted(pairs.items()))
 
-    def rules_file(self, root: Node) -> RulesFile:
-        top = self.mapping(root, "the rules file", {"groups"})
+    def documents(self, roots: list[Node]) -> RulesFile:
+        """Every document's groups: a rules file's, or a PrometheusRule's `spec`."""
+        from ruamel.yaml.nodes import MappingNode
+
+        alerts: list[AlertRule] = []
+        recording = groups = 0
+        for root in roots:
+            keys = {k.value for k, _ in root.value} if isinstance(root, MappingNode) else set()
+            if "kind" in keys:
+                top = {k.value: v for k, v in root.value}
+                kind = self.string(top["kind"], "kind")
+                if kind != "PrometheusRule":
+                    continue  # another resource of a manifest bundle
+                resource = self.mapping(root, "a PrometheusRule", _CR_KEYS)
+                api = self.string(resource["apiVersion"][1], "apiVersion") if "apiVersion" in resource else ""
+                if not api.startswith(_CR_API):
+                    raise self.fail(root, f"a PrometheusRule needs apiVersion {_CR_API}v1 (it has {api!r})")
+                if "spec" not in resource:
+                    raise self.fail(root, "a PrometheusRule needs a `spec:` with `groups:`")
+                found = self.rules_file(resource["spec"][1], "the PrometheusRule spec", _CR_GROUP_KEYS)
+            else:
+                found = self.rules_file(root, "the rules file", _GROUP_KEYS)
+            alerts += found.alerts
+            recording += found.recording_rules
+            groups += 1
+        if not groups:
+            raise RulesFileError(self.source, 1, 1, "no rule groups: the file holds neither `groups:` nor a "
+                                 "PrometheusRule (monitoring.coreos.com/v1)")
+        return RulesFile(self.source, tuple(alerts), recording)
+
+    def rules_file(self, root: Node, what: str, group_keys: set[str]) -> RulesFile:
+        top = self.mapping(root, what, {"groups"})
         if "groups" not in top:
-            raise self.fail(root, "the rules file needs a `groups:` list")
+            raise self.fail(root, f"{what} needs a `groups:` list")
         alerts: list[AlertRule] = []
         recording = 0
         seen_groups: set[str] = set()
         for group_node in self.sequence(top["groups"][1], "`groups`"):
-            group = self.mapping(group_node, "a group", _GROUP_KEYS)
+            group = self.mapping(group_node, "a group", group_keys)
             if "name" not in group:
                 raise self.fail(group_node, "a group needs a `name:`")
             name = self.string(group["name"][1], "the group name")

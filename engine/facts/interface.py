@@ -119,6 +119,9 @@ if TYPE_CHECKING:
         def working_file(self, path: str) -> str:
             """The absolute path of a file in the working directory (a CI job's output);
             FileNotFoundError (naming that path) if there is none."""
+        def working_files(self, pattern: str) -> list[str]:
+            """The absolute paths of the files a glob matches in the working directory
+            (repeated runs, per-task sample logs), sorted; empty if none."""
 
 
 class ChangeFacts:

@@ -64,19 +64,15 @@ class LiveSources:
 
     def mlflow(self) -> MlflowClient:
         """A client for sources.mlflow (close it after use); MlflowError when it cannot be built."""
-        from engine.facts.mlflow import MlflowClient, MlflowError
+        from engine.facts.mlflow import MlflowClient, MlflowError, mlflow_credentials
         from engine.times import parse_duration
 
         config = (self.policy.get("sources") or {}).get("mlflow")
         if not config:
             raise MlflowError("the policy configures no sources.mlflow")
-        token = None
-        if config.get("token_env"):
-            token = self.environ.get(config["token_env"])
-            if not token:
-                raise MlflowError(f"the MLflow token variable {config['token_env']} is not set; export it")
+        token, basic = mlflow_credentials(config, self.environ)
         timeout = parse_duration(config["timeout"]) if config.get("timeout") else DEFAULT_TIMEOUT
-        return MlflowClient(config["url"], timeout=timeout, token=token)
+        return MlflowClient(config["url"], timeout=timeout, token=token, basic=basic)
 
     def opa(self) -> OpaServer:
         """The server of sources.opa; OpaError("config") when there is none or it cannot be asked."""
@@ -108,3 +104,10 @@ class LiveSources:
         if not os.path.isfile(full):
             raise FileNotFoundError(2, "no such file", full)
         return full
+
+    def working_files(self, pattern: str) -> list[str]:
+        """The files a glob (`runs/seed*/results.json`, `**` crossing directories) matches,
+        from the working directory, sorted so repeated checks read them in the same order."""
+        import glob
+
+        return sorted(p for p in glob.glob(os.path.abspath(pattern), recursive=True) if os.path.isfile(p))

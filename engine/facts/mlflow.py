@@ -58,6 +58,16 @@ class Run:
     params: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered model version and the run that produced it."""
+
+    name: str
+    version: str
+    run_id: str
+    aliases: tuple[str, ...] = ()
+
+
 class MlflowClient:
     """A small read-only MLflow REST client with timeouts and bounded retries.
 
@@ -76,6 +86,7 @@ class MlflowClient:
         backoff: float = 0.25,
         max_wait: float = 30.0,
         token: str | None = None,
+        basic: tuple[str, str] | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be >= 0")
@@ -85,6 +96,7 @@ class MlflowClient:
         self.backoff = backoff
         self.max_wait = max_wait
         self._token = token
+        self._basic = basic
         self._session: requests.Session | None = None
 
     # -- the three calls ---------------------------------------------------------------
@@ -146,6 +158,18 @@ class MlflowClient:
                 break
         return tuple(sorted(points, key=lambda p: (p.step, p.timestamp)))
 
+    def model_version(self, name: str, *, version: str | None = None, alias: str | None = None) -> ModelVersion:
+        """A registered model's version, by number or by alias (`champion`), from the registry."""
+        if alias is not None:
+            body = self._call("GET", "/registered-models/alias", params={"name": name, "alias": alias})
+        else:
+            body = self._call("GET", "/model-versions/get", params={"name": name, "version": version})
+        raw = body.get("model_version")
+        if not isinstance(raw, Mapping):
+            raise MlflowError(f"MLflow at {self.url} answered without a model_version for {name}")
+        return ModelVersion(name=str(raw.get("name", name)), version=str(raw.get("version", "")),
+                            run_id=str(raw.get("run_id") or ""), aliases=tuple(map(str, raw.get("aliases") or ())))
+
     # -- transport ---------------------------------------------------------------------
 
     def _call(
@@ -166,6 +190,8 @@ class MlflowClient:
             )
             headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
             self._session = http.session(policy, timeout=self.timeout, headers=headers)
+            if self._basic is not None:
+                self._session.auth = self._basic
         endpoint = f"{self.url}{API}{path}"
         what = f"{method} {API}{path}"
         try:
@@ -293,6 +319,68 @@ def read_mlflow_metric(
     if not history:
         raise MlflowError(f"{where} reports {metric!r} but its history is empty")
     return _from_values(metric, tuple(p.value for p in history), f"{where} history")
+
+
+def parse_model_uri(model: str) -> tuple[str, str | None, str | None]:
+    """`models:/name@alias`, `models:/name/3`, `name@alias` or `name/3` as (name, version, alias).
+
+    A bare name is refused: "the latest version" is not what is deployed, and MLflow
+    deprecated the stage names; ask for an alias or a number.
+    """
+    body = model.removeprefix("models:/")
+    name, at, alias = body.rpartition("@")
+    if at and name and alias and "/" not in alias:
+        return name, None, alias
+    name, slash, version = body.rpartition("/")
+    if slash and name and version.isdigit():
+        return name, version, None
+    raise MlflowError(f"model {model!r} must be models:/<name>@<alias> (e.g. @champion) or "
+                      "models:/<name>/<version number>")
+
+
+def read_model_metric(client: MlflowClient, model: str, metric: str, *, mode: MlflowMode = "latest") -> Measurement:
+    """`metric` of the run behind a registered model version or alias (what is deployed)."""
+    name, version, alias = parse_model_uri(model)
+    if mode == "runs":
+        raise MlflowError("mode 'runs' reads several runs; a model version has one: use latest or history")
+    found = client.model_version(name, version=version, alias=alias)
+    if not found.run_id:
+        raise MlflowError(f"model {model} (version {found.version}) at {client.url} was registered without a "
+                          "run, so it has no metrics; register it from its evaluation run")
+    m = read_mlflow_metric(client, metric, run_id=found.run_id, mode=mode)
+    return Measurement(metric=m.metric, value=m.value, stderr=m.stderr, n=m.n, samples=m.samples,
+                       samples_kind=m.samples_kind, source=f"{m.source} (model {name} version {found.version})")
+
+
+def mlflow_credentials(
+    config: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[str | None, tuple[str, str] | None]:
+    """A bearer token or a basic-auth pair for sources.mlflow, from the environment.
+
+    `token_env`, or `username_env` + `password_env`, name the variables; without them
+    MLflow's own convention applies (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD), so a CI job set up for the mlflow client works unchanged.
+    A named variable that is unset is an error: silently calling without credentials
+    would only turn into a less clear 401.
+    """
+    if config.get("token_env"):
+        token = environ.get(config["token_env"])
+        if not token:
+            raise MlflowError(f"the MLflow token variable {config['token_env']} is not set; export it")
+        return token, None
+    if config.get("username_env") or config.get("password_env"):
+        names = [config.get("username_env"), config.get("password_env")]
+        missing = [n for n in names if not n or not environ.get(n)]
+        if missing:
+            raise MlflowError("MLflow basic auth needs both username_env and password_env named and exported "
+                              f"(missing: {', '.join(str(n) for n in missing if n) or 'one of the two names'})")
+        return None, (environ[str(names[0])], environ[str(names[1])])
+    if environ.get("MLFLOW_TRACKING_TOKEN"):
+        return environ["MLFLOW_TRACKING_TOKEN"], None
+    user, password = environ.get("MLFLOW_TRACKING_USERNAME"), environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        return None, (user, password)
+    return None, None
 
 
 def _from_values(metric: str, values: tuple[float, ...], source: str) -> Measurement:

@@ -39,7 +39,9 @@ class Measurement:
     `stderr` is the standard error of `value`; `n` the number of items or runs behind it;
     `samples` the individual values (per-item scores or repeated runs) when the source
     kept them. `proportion` says `value` is a share of `n` items scored 0 or 1.
-    `higher_is_better` is the source's own hint, if it gives one.
+    `higher_is_better` is the source's own hint, if it gives one. `item_ids`, when the
+    source names its items (lm-eval sample logs, promptfoo test cases), let a candidate
+    and a baseline be compared item by item (engine.stats pairs them).
     """
 
     metric: str
@@ -51,6 +53,7 @@ class Measurement:
     proportion: bool = False
     higher_is_better: bool | None = None
     source: str = ""
+    item_ids: tuple[str, ...] = ()  # per-item identities of `samples` (paired comparisons)
 
     def __post_init__(self) -> None:
         if not _is_finite_number(self.value):
@@ -68,6 +71,13 @@ class Measurement:
         if any(not _is_finite_number(s) for s in self.samples):
             raise ResultsError(
                 f"{self.metric}: samples contain a value that is not a number"
+            )
+        if self.item_ids and (
+            len(self.item_ids) != len(self.samples) or len(set(self.item_ids)) != len(self.item_ids)
+        ):
+            raise ResultsError(
+                f"{self.metric}: item ids must name each per-item score once "
+                f"({len(self.item_ids)} ids for {len(self.samples)} scores)"
             )
 
     @property
@@ -482,27 +492,106 @@ def measurement_from_mapping(
 # Format registry
 # ---------------------------------------------------------------------------------------
 
+FILE_FORMATS = ("lm-eval", "pytest-benchmark", "json", "promptfoo", "deepeval", "openai-evals")
+"""Policy `format:` names of result files."""
+
+
+def _tool_parsers() -> dict[str, Callable[..., Measurement]]:
+    from engine.facts import eval_tools
+
+    return {
+        "promptfoo": eval_tools.parse_promptfoo,
+        "deepeval": eval_tools.parse_deepeval,
+        "openai-evals": eval_tools.parse_openai_evals,
+    }
+
+
 FORMATS: Mapping[str, Callable[..., Measurement]] = {
     "lm-eval": parse_lm_eval,
     "pytest-benchmark": parse_pytest_benchmark,
     "json": parse_json_metric,
     "mapping": measurement_from_mapping,
 }
-"""Policy `format:` names mapped to parsers of already-loaded data."""
+"""Policy `format:` names mapped to parsers of already-loaded data (the eval tools' own
+formats are in engine.facts.eval_tools, see `parser`)."""
+
+
+def parser(fmt: str) -> Callable[..., Measurement]:
+    """The parser of already-loaded data for a format name."""
+    found = FORMATS.get(fmt) or _tool_parsers().get(fmt)
+    if found is None:
+        known = sorted({*FORMATS, *FILE_FORMATS})
+        raise ResultsError(f"unknown results format {fmt!r}; known formats: {', '.join(known)}")
+    return found
+
+
+def load_results(fmt: str, path: str | os.PathLike[str]) -> Any:
+    """A result file's parsed content: JSON, or a list of JSONL records (openai-evals)."""
+    if fmt == "openai-evals":
+        from engine.facts.eval_tools import load_openai_evals
+
+        return load_openai_evals(path)
+    return _load_json(path)
 
 
 def read_results(
     fmt: str, path: str | os.PathLike[str], metric: str, **options: Any
 ) -> Measurement:
     """Read `metric` from the file at `path` in the named format (see `FORMATS`)."""
-    parser = FORMATS.get(fmt)
-    if parser is None:
-        raise ResultsError(
-            f"unknown results format {fmt!r}; known formats: {', '.join(sorted(FORMATS))}"
-        )
-    return parser(
-        _load_json(path), metric, source=f"{fmt} {os.fspath(path)}", **options
-    )
+    parse = parser(fmt)
+    return parse(load_results(fmt, path), metric, source=f"{fmt} {os.fspath(path)}", **options)
+
+
+def metric_names(fmt: str, data: Any) -> list[str]:
+    """Every metric name a loaded result file offers, for globs over a suite's metrics."""
+    from engine.facts import eval_tools
+
+    if fmt == "lm-eval":
+        names = []
+        for section in ("results", "groups"):
+            tables = data.get(section) if isinstance(data, Mapping) else None
+            for task, table in (tables or {}).items():
+                if isinstance(table, Mapping):
+                    names += [f"{task}:{k}" for k in table if k != "alias" and "_stderr" not in k
+                              and _is_finite_number(table[k])]
+        return list(dict.fromkeys(names))
+    if fmt == "pytest-benchmark":
+        benches = data.get("benchmarks") if isinstance(data, Mapping) else None
+        return [f"{b.get('name')}:{stat}" for b in benches or [] if isinstance(b, Mapping)
+                for stat in (b.get("stats") or {}) if stat != "data"]
+    if fmt == "promptfoo":
+        return eval_tools.promptfoo_names(data)
+    if fmt == "deepeval":
+        return eval_tools.deepeval_names(data)
+    if fmt == "openai-evals":
+        return eval_tools.openai_evals_names(data)
+    if fmt == "mapping" and isinstance(data, Mapping):
+        return sorted(map(str, data))
+    raise ResultsError(f"a {fmt} file does not list its metrics: name them in metrics: without globs")
+
+
+def lm_eval_group_tasks(data: Any, group: str, *, source: str = "") -> list[str]:
+    """The leaf tasks of an lm-eval group (`group_subtasks`, nested groups expanded)."""
+    subtasks = data.get("group_subtasks") if isinstance(data, Mapping) else None
+    if not isinstance(subtasks, Mapping) or group not in subtasks:
+        have = sorted(k for k, v in (subtasks or {}).items() if v) if isinstance(subtasks, Mapping) else []
+        raise ResultsError(f"{source or 'lm-eval results'}: no group {group!r} in group_subtasks; groups: "
+                           f"{', '.join(have) or 'none'}")
+    leaves: list[str] = []
+    stack, seen = [group], set()
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        children = subtasks.get(name)
+        if isinstance(children, list) and children:
+            stack.extend(reversed([str(c) for c in children]))
+        elif name != group:
+            leaves.append(name)
+    if not leaves:
+        raise ResultsError(f"{source or 'lm-eval results'}: group {group!r} has no subtasks")
+    return leaves
 
 
 # ---------------------------------------------------------------------------------------

@@ -280,3 +280,48 @@ def test_unreachable_server_is_an_error_not_a_pass() -> None:
     assert result.verdict == "error"
     assert len(result.errors) == 2  # the alerts list and the rule's evaluation
     assert all("cannot connect" in error for error in result.errors)
+
+
+# --------------------------------------------------------------------------- as teams store them
+
+KUBE_PROMETHEUS = Path(__file__).with_name("kube_prometheus_rules.yaml")
+
+
+def as_prometheus_rule(text: str, name: str) -> str:
+    body = "\n".join("  " + line if line else line for line in text.splitlines())
+    return (f"apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: {name}\n"
+            f"  namespace: ml\nspec:\n{body}\n")
+
+
+def test_kube_prometheus_rule_resource_yields_its_alerts() -> None:
+    rules = load_rules(KUBE_PROMETHEUS)
+    assert [a.name for a in rules.alerts] == ["TargetDown", "Watchdog", "NodeNetworkInterfaceFlapping"]
+    assert rules.recording_rules == 8
+    assert rules.alerts[0].source == f"{KUBE_PROMETHEUS}:18"  # its `- alert:` line
+    assert rules.alerts[0].for_ == 600
+
+
+def test_multi_document_bundle_reads_every_rule_document_and_skips_other_resources() -> None:
+    service_monitor = "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: ml}\nspec: {}\n"
+    text = "\n---\n".join([service_monitor, as_prometheus_rule(ROLLOUT.read_text(), "rollout"),
+                           KUBE_PROMETHEUS.read_text()])
+    rules = parse_rules(text, source="bundle.yaml")
+    assert [a.name for a in rules.alerts] == [
+        "RolloutErrorRateHigh", "TargetDown", "Watchdog", "NodeNetworkInterfaceFlapping"]
+    assert rules.recording_rules == 9
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "no rule groups"),
+        ("apiVersion: example.com/v1\nkind: PrometheusRule\nspec: {groups: []}\n",
+         "a PrometheusRule needs apiVersion monitoring.coreos.com/v1"),
+        ("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: x}\n", "needs a `spec:`"),
+        ("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nspec: {rules: []}\n",
+         "unknown key 'rules' in the PrometheusRule spec"),
+    ],
+)
+def test_resources_that_hold_no_usable_rules_are_errors(text: str, says: str) -> None:
+    with pytest.raises(RulesFileError, match=says):
+        parse_rules(text, source="x.yaml")

@@ -124,3 +124,33 @@ def test_rules_file_comes_from_the_protected_ref_never_from_the_change(
     assert checked.code == 1
     assert checked["rollout-alerts"]["seen"][0].startswith("RolloutErrorRateHigh{")
     assert "refs/heads/main:.changegate/rollout_alerts.yml" in checked["rollout-alerts"]["required"]
+
+
+# --------------------------------------------------------------------------- as teams store them
+
+
+def prometheus_rule(text: str) -> str:
+    body = "\n".join("  " + line if line else line for line in text.splitlines())
+    return ("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: rollout\n"
+            f"  namespace: ml\nspec:\n{body}\n")
+
+
+def test_prometheus_rule_resource_in_a_manifest_bundle_denies_like_the_plain_file(
+        tmp_path: Path, prometheus_server: PrometheusServer) -> None:
+    bundle = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated}\ndata: {a: b}\n---\n"
+              + prometheus_rule(ROLLOUT))
+    repo, policy = setup(tmp_path, prometheus_server.url, rules=bundle)
+    checked = repo.check(policy=policy, stage="deploy", now=prometheus_server.history.end)
+    assert checked.code == 1
+    [seen] = checked["rollout-alerts"]["seen"]
+    assert seen.startswith('RolloutErrorRateHigh{service="bad", severity="page"} firing (evaluated)')
+
+
+def test_kube_prometheus_watchdog_always_fires_so_its_unfiltered_file_denies(
+        tmp_path: Path, prometheus_server: PrometheusServer) -> None:
+    """kube-prometheus's own PrometheusRule: Watchdog (`vector(1)`) fires by design; the gate says so."""
+    kube = (Path(__file__).parent.parent / "facts_prometheus" / "kube_prometheus_rules.yaml").read_text()
+    repo, policy = setup(tmp_path, prometheus_server.url, rules=kube)
+    checked = repo.check(policy=policy, stage="deploy", now=prometheus_server.history.end)
+    assert checked.code == 1
+    assert any(line.startswith('Watchdog{severity="none"} firing') for line in checked["rollout-alerts"]["seen"])

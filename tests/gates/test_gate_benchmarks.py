@@ -220,3 +220,79 @@ def test_mlflow_down_is_an_error_following_on_error(tmp_path: Path) -> None:
     outcome = checked["no-eval-regression"]
     assert outcome["status"] == "warn"
     assert "is unreachable" in outcome["message"]
+
+
+# --------------------------------------------------------------------------- MLflow model registry and auth
+
+
+def test_baseline_is_the_deployed_champion_model_version(tmp_path: Path, mlflow_server: MlflowServer) -> None:
+    """`models:/name@champion` reads the run behind the version the alias points at, not the newest one."""
+    logger = MlflowLogger(mlflow_server.url)
+    experiment = logger.experiment("registry")
+    champion = logger.run(experiment, name="v1", metrics={"accuracy": [0.80, 0.81, 0.79, 0.80, 0.81, 0.80]})
+    newer = logger.run(experiment, name="v2", metrics={"accuracy": [0.60, 0.61, 0.59, 0.60, 0.61, 0.60]})
+    model = f"ranker-{experiment}"
+    assert logger.register(model, champion, alias="champion") == "1"
+    assert logger.register(model, newer) == "2"  # registered later, not deployed
+    candidate = logger.run(experiment, name="cand", metrics={"accuracy": [0.70, 0.71, 0.69, 0.70, 0.72, 0.70]})
+    body = (f"{{results: {{mlflow: {{run_id: '{candidate}', mode: history}}}}, "
+            f"baseline: {{mlflow: {{model: 'models:/{model}@champion', mode: history}}}}, "
+            "metric: accuracy, max_regression: 0.02}")
+    checked = judge(tmp_path / "a", body, sources=mlflow_sources(mlflow_server.url))
+    assert (checked.code, checked["no-eval-regression"]["status"]) == (1, "fail")
+    assert f"(model {model} version 1)" in checked["no-eval-regression"]["seen"][1]
+    by_number = judge(tmp_path / "b", body.replace(f"{model}@champion", f"{model}/2"),
+                      sources=mlflow_sources(mlflow_server.url))
+    assert (by_number.code, by_number["no-eval-regression"]["status"]) == (0, "pass")
+    assert f"(model {model} version 2)" in by_number["no-eval-regression"]["seen"][1]
+
+
+def test_an_alias_that_does_not_exist_is_an_error(tmp_path: Path, mlflow_server: MlflowServer) -> None:
+    logger = MlflowLogger(mlflow_server.url)
+    experiment = logger.experiment("registry")
+    run = logger.run(experiment, name="v1", metrics={"accuracy": [0.8]})
+    model = f"ranker-{experiment}"
+    logger.register(model, run, alias="champion")
+    body = (f"{{results: {{mlflow: {{run_id: '{run}'}}}}, baseline: {{mlflow: {{model: '{model}@production'}}}}, "
+            "metric: accuracy, max_regression: 0.02}")
+    checked = judge(tmp_path, body, sources=mlflow_sources(mlflow_server.url))
+    assert (checked.code, checked["no-eval-regression"]["status"]) == (1, "error")
+    assert ("registered-models/alias: HTTP 400 INVALID_PARAMETER_VALUE: Registered model alias production "
+            "not found") in checked["no-eval-regression"]["message"]
+
+
+def auth_sources(url: str) -> str:
+    return (f'sources:\n  mlflow: {{url: "{url}", timeout: 60s, username_env: EVAL_MLFLOW_USER, '
+            'password_env: EVAL_MLFLOW_PASSWORD}')
+
+
+def test_basic_auth_credentials_from_the_named_variables(
+        tmp_path: Path, mlflow_auth_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    logger = MlflowLogger(mlflow_auth_server.url, auth=mlflow_auth_server.auth)
+    experiment = logger.experiment("auth")
+    run = logger.run(experiment, name="cand", metrics={"accuracy": [0.9]})
+    body = f"{{results: {{mlflow: {{run_id: '{run}'}}}}, metric: accuracy, min: 0.8}}"
+    assert mlflow_auth_server.auth is not None
+    monkeypatch.setenv("EVAL_MLFLOW_USER", mlflow_auth_server.auth[0])
+    monkeypatch.setenv("EVAL_MLFLOW_PASSWORD", mlflow_auth_server.auth[1])
+    checked = judge(tmp_path / "a", body, sources=auth_sources(mlflow_auth_server.url))
+    assert (checked.code, checked["no-eval-regression"]["status"]) == (0, "pass"), checked["no-eval-regression"]
+    monkeypatch.setenv("EVAL_MLFLOW_PASSWORD", "wrong")
+    refused = judge(tmp_path / "b", body, sources=auth_sources(mlflow_auth_server.url))
+    assert (refused.code, refused["no-eval-regression"]["status"]) == (1, "error")
+    assert "HTTP 401" in refused["no-eval-regression"]["message"]
+
+
+def test_basic_auth_follows_mlflows_own_variables(
+        tmp_path: Path, mlflow_auth_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    logger = MlflowLogger(mlflow_auth_server.url, auth=mlflow_auth_server.auth)
+    run = logger.run(logger.experiment("auth"), name="cand", metrics={"accuracy": [0.9]})
+    body = f"{{results: {{mlflow: {{run_id: '{run}'}}}}, metric: accuracy, min: 0.8}}"
+    assert mlflow_auth_server.auth is not None
+    plain = f'sources:\n  mlflow: {{url: "{mlflow_auth_server.url}", timeout: 60s}}'
+    without = judge(tmp_path / "a", body, sources=plain)
+    assert without["no-eval-regression"]["status"] == "error"
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_auth_server.auth[0])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_auth_server.auth[1])
+    checked = judge(tmp_path / "b", body, sources=plain)
+    assert (checked.code, checked["no-eval-regression"]["status"]) == (0, "pass"), checked["no-eval-regression"]

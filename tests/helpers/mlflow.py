@@ -57,18 +57,43 @@ class MlflowServer(NamedTuple):
     url: str
     pid: int
     log: Path
+    auth: tuple[str, str] | None = None  # basic-auth credentials the server demands
+
+
+AUTH_ADMIN = ("admin", "changegate-test-admin-1")  # the basic-auth server's first admin
 
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """Start `mlflow server` on 127.0.0.1 with a SQLite store; fail (never skip) without it."""
+    yield from _serve(tmp_path_factory.mktemp("mlflow"))
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """The same server with MLflow's basic-auth app (`--app-name basic-auth`); admin is AUTH_ADMIN."""
+    root = tmp_path_factory.mktemp("mlflow-auth")
+    ini = root / "basic_auth.ini"
+    ini.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
+        f"admin_username = {AUTH_ADMIN[0]}\nadmin_password = {AUTH_ADMIN[1]}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        # each request otherwise re-derives the password hash (PBKDF2), seconds on a busy machine
+        "auth_cache_ttl_seconds = 3600\n"
+    )
+    env = {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex}
+    yield from _serve(root, ["--app-name", "basic-auth"], env, auth=AUTH_ADMIN)
+
+
+def _serve(root: Path, extra: Sequence[str] = (), env_extra: Mapping[str, str] | None = None,
+           auth: tuple[str, str] | None = None) -> Iterator[MlflowServer]:
     exe = mlflow_executable()
     if not os.access(exe, os.X_OK):
         pytest.fail(f"no MLflow server at {exe}: {INSTALL_HINT}", pytrace=False)
-    root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     log = root / "server.log"
-    env = {**os.environ, "HOME": str(root)}  # whatever MLflow caches stays in the tmp dir
+    env = {**os.environ, "HOME": str(root), **(env_extra or {})}  # whatever MLflow caches stays in the tmp dir
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
@@ -78,6 +103,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
                 "--host", "127.0.0.1",
                 "--port", str(port),
                 "--workers", "1",
+                *extra,
             ],
             cwd=root,
             env=env,
@@ -89,7 +115,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(proc, url, log)
-        yield MlflowServer(url, proc.pid, log)
+        yield MlflowServer(url, proc.pid, log, auth)
     finally:
         _stop(proc)
 
@@ -144,11 +170,12 @@ def _tail(log: Path, lines: int = 30) -> str:
 class MlflowLogger:
     """Writes experiments, runs and metrics over MLflow's REST API (tests only)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, auth: tuple[str, str] | None = None) -> None:
         self.url = url
+        self.auth = auth
 
     def _post(self, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        response = requests.post(f"{self.url}{API}{path}", json=payload, timeout=10)
+        response = requests.post(f"{self.url}{API}{path}", json=payload, timeout=60, auth=self.auth)
         assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
         body: dict[str, Any] = response.json()
         return body
@@ -186,6 +213,19 @@ class MlflowLogger:
         for start in range(0, len(points), 1000):  # the server takes 1000 per batch
             self._post("/runs/log-batch", {"run_id": run_id, "metrics": points[start:start + 1000]})
         return run_id
+
+    def register(self, name: str, run_id: str, *, alias: str | None = None) -> str:
+        """Register the run's model as a new version of `name` (created on first use); its version."""
+        found = requests.get(f"{self.url}{API}/registered-models/get", params={"name": name}, timeout=60,
+                             auth=self.auth)
+        if found.status_code != 200:
+            self._post("/registered-models/create", {"name": name})
+        body = self._post("/model-versions/create",
+                          {"name": name, "source": f"runs:/{run_id}/model", "run_id": run_id})
+        version = str(body["model_version"]["version"])
+        if alias is not None:
+            self._post("/registered-models/alias", {"name": name, "alias": alias, "version": version})
+        return version
 
     def log_metric(self, run_id: str, key: str, value: float, step: int) -> None:
         """Log one more value, the way a training or eval loop does."""
