@@ -180,10 +180,10 @@ rules:
     # `format` belongs to the rule, not inside results: the {file: ...} form is the one meant
     ("results: {file: results.json, format: lm-eval}",
      "P:9:39: unknown key 'format' in rules[0] (id 'bench').require.benchmark.results; allowed keys: file, key, "
-     "n_key, stderr_key (results has 4 allowed forms; the one most likely meant is {file: ...})"),
+     "n_key, samples, stderr_key (results has 5 allowed forms; the one most likely meant is {file: ...})"),
     ("results: {mlflow: {run: abc}}",
      "unknown key 'run' in rules[0] (id 'bench').require.benchmark.results.mlflow; allowed keys: experiment_ids, "
-     "filter, mode, run_id, run_name (results has 4 allowed forms; the one most likely meant is {mlflow: ...})"),
+     "filter, mode, model, run_id, run_name (results has 5 allowed forms; the one most likely meant is {mlflow: ...})"),
     ("results: refs/heads/x\n        baseline: heads/main",
      "'heads/main' in rules[0] (id 'bench').require.benchmark.baseline is not allowed"),
     ("results: evidence\n        max_regression: '2 %'",
