@@ -96,7 +96,7 @@ def _tour(root: str, page: str) -> int:
     push("secret added then removed", False, "origin", "HEAD:refs/heads/main")
     git("reset", "-q", "--hard", "origin/main", show=False)
 
-    step("3b. An API key is pasted into a prompt template: rejected by what the file contains, never shown")
+    step("4. An API key is pasted into a prompt template: rejected by what the file contains, never shown")
     write("prompts/templates/billing.txt", "When the user asks about invoices, call the billing tool.\n"
                                            "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n")  # AWS's documented example
     git("add", "-A", show=False)
@@ -104,22 +104,22 @@ def _tour(root: str, page: str) -> int:
     push("API key in a prompt", False, "origin", "HEAD:refs/heads/main")
     git("reset", "-q", "--hard", "origin/main", show=False)
 
-    step("4. History on main is rewritten with --force: rejected")
+    step("5. History on main is rewritten with --force: rejected")
     git("commit", "-q", "--amend", "-m", "Rewrite history")
     push("force push", False, "--force", "origin", "HEAD:refs/heads/main")
     git("reset", "-q", "--hard", "origin/main", show=False)
 
-    step("5. A release tag is published, then moved: the move is rejected")
+    step("6. A release tag is published, then moved: the move is rejected")
     git("tag", "v1.0", show=False)
     push("publish tag", True, "origin", "refs/tags/v1.0")
     git("commit", "-q", "--allow-empty", "-m", "Hotfix")
     git("tag", "-f", "v1.0", show=False)
     push("move tag", False, "--force", "origin", "refs/tags/v1.0")
 
-    step("6. Someone deletes main: rejected")
+    step("7. Someone deletes main: rejected")
     push("delete main", False, "origin", ":refs/heads/main")
 
-    step("7. Weights smuggled in a tag that points at a tree, with no commit at all: rejected")
+    step("8. Weights smuggled in a tag that points at a tree, with no commit at all: rejected")
     write("models/support-7b/model.safetensors", "not really weights\n")
     git("add", "-A", show=False)
     tree = subprocess.run(["git", "write-tree"], cwd=work, env=env, capture_output=True, text=True,
@@ -202,7 +202,7 @@ def _signed_tour(root: str, env: dict[str, str], git: Callable[..., int], step: 
     def push(title: str, expect_ok: bool, *args: str) -> None:
         results.append((title, expect_ok, git("push", *args, cwd=work) == 0))
 
-    step("8. Part two: a server whose policy needs a signed dry run and a signed review for prompt changes")
+    step("9. Part two: a server whose policy needs a signed dry run and a signed review for prompt changes")
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", server], env=env, check=True)
     click.secho(f"$ policy hook install --repo {server} --policy {policy}", bold=True)
     install(repo=server, policy_file=policy, policy_ref=None, force=False)
@@ -219,13 +219,13 @@ def _signed_tour(root: str, env: dict[str, str], git: Callable[..., int], step: 
     git("commit", "-q", "-m", "Tighten the system prompt", cwd=work)
     push("prompt change without evidence or review", False, "origin", "HEAD:refs/heads/main")
 
-    step("9. CI dry-runs exactly this commit and attaches signed evidence to its tree")
+    step("10. CI dry-runs exactly this commit and attaches signed evidence to its tree")
     policy_cmd("dry-run", "--key", keys["ci"], "--env", "staging", "--attach", "--",
                sys.executable, "-c", "print('dry run: 40 prompts replayed, 0 errors')")
     git("push", "-q", "origin", "refs/notes/changegate/evidence", cwd=work)
     push("with evidence, still no review", False, "origin", "HEAD:refs/heads/main")
 
-    step("10. A reviewer signs an approval for this tree and branch; now the push is accepted")
+    step("11. A reviewer signs an approval for this tree and branch; now the push is accepted")
     policy_cmd("approve", "HEAD", "--key", keys["alice"], "--ref", "refs/heads/main", "--as", "alice@example.com",
                "--comment", "prompt reviewed")
     git("push", "-q", "origin", "refs/notes/changegate/approvals", cwd=work)
@@ -234,7 +234,7 @@ def _signed_tour(root: str, env: dict[str, str], git: Callable[..., int], step: 
                "--actor", "dana")
     push("with evidence and approval", True, "origin", "HEAD:refs/heads/main")
 
-    step("11. Incident: the prompt misbehaves in production; on-call reverts it at once, past the review, "
+    step("12. Incident: the prompt misbehaves in production; on-call reverts it at once, past the review, "
          "with a reason (break-glass)")
     git("revert", "--no-edit", "HEAD", cwd=work)
     git("fetch", "-q", "origin", cwd=work)
