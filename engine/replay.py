@@ -219,20 +219,29 @@ def _tip(git: Git, name: str) -> str:
     return found[0]
 
 
-class Replay:
-    """Judges the steps of a History in order, keeping what the server held after each."""
+class _Replayer:
+    """What both ways of replaying hold: the repository, the plan, how each update is judged,
+    and the rules, built once for every update."""
 
-    def __init__(self, git: Git, history: History, plan: Plan, *, stage: Stage, actor: Actor,
-                 source: Any, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, git: Git, plan: Plan, *, stage: Stage, source: Any,
+                 environ: dict[str, str] | None) -> None:
         self.git = git
-        self.history = history
         self.plan = plan
         self.stage: Stage = stage
-        self.actor = actor
         self.source = source
         self.environ = environ
         self.built = Rules.build(plan.policy)
         self.rules = self.built.rules
+
+
+class Replay(_Replayer):
+    """Judges the steps of a History in order, keeping what the server held after each."""
+
+    def __init__(self, git: Git, history: History, plan: Plan, *, stage: Stage, actor: Actor,
+                 source: Any, environ: dict[str, str] | None = None) -> None:
+        super().__init__(git, plan, stage=stage, source=source, environ=environ)
+        self.history = history
+        self.actor = actor
         self._value: dict[bytes, str] = {}  # each replayed ref's value on the server
         self._reached: dict[bytes, set[str]] = {}  # commits (of the walk) each ref's value reaches
         held = set().union(*history.held.values()) if history.held else set()
@@ -423,7 +432,7 @@ def read_audit(path: str, refs: Sequence[str], *, since: float | None) -> Record
     return Recorded(steps, unreadable)
 
 
-class AuditReplay:
+class AuditReplay(_Replayer):
     """Judges recorded pushes one by one, each read from git as the hook read it (GitFacts): the
     server held the refs the log shows before that push (the values accepted pushes left;
     a ref's first recorded update tells its old value). Pushes the hook rejected are judged
@@ -432,15 +441,9 @@ class AuditReplay:
 
     def __init__(self, git: Git, steps: list[Step], plan: Plan, *, stage: Stage, actor: Actor | None,
                  source: Any, environ: dict[str, str] | None = None) -> None:
-        self.git = git
+        super().__init__(git, plan, stage=stage, source=source, environ=environ)
         self.steps = steps
-        self.plan = plan
-        self.stage: Stage = stage
         self.actor = actor
-        self.source = source
-        self.environ = environ
-        self.built = Rules.build(plan.policy)
-        self.rules = self.built.rules
         self.missing: list[Step] = []  # pushes whose objects are gone
 
     def run(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[Step, Decision, Facts]]:
