@@ -17,6 +17,7 @@ import math
 import re
 from pathlib import Path
 
+from scipy.optimize import brentq
 from scipy.stats import binom, binomtest
 
 from tests.gates.gates_support import Checked, Repo, write_policy
@@ -195,21 +196,58 @@ def test_group_suite_paired_holm_names_exactly_the_damaged_tasks(tmp_path: Path)
     assert message.startswith(f"{len(regressed)} of 4 tasks of group tiny_suite (acc,none) regressed beyond the "
                               "allowed margin (Holm-adjusted at 0.95 confidence; paired McNemar exact): "), message
     for task in TASKS:
-        named = re.search(re.escape(f"{task}:acc,none regression ") + r"\S+ \[[^]]*\], adjusted p (\S+?)[;)]?(?:$|;| )",
-                          message)
-        if task in regressed:
-            assert named, (task, message)
-            assert math.isclose(float(named.group(1)), adjusted[task], rel_tol=5e-3), (task, named.group(1))
-        else:
-            assert not named, (task, message)
+        assert (f"{task}:acc,none regression" in message) == (task in regressed), (task, message)
+    seen = {line.split(":")[0]: line for line in checked[RULE]["seen"]}
+    for task in TASKS:
+        verdict = "fail" if task in regressed else "inconclusive"
+        assert seen[task].startswith(f"{task}:acc,none: [{verdict}]"), seen[task]
+        reported = float(re.search(r"adjusted p (\S+)$", seen[task]).group(1))  # type: ignore[union-attr]
+        assert math.isclose(reported, adjusted[task], rel_tol=5e-3), (task, reported, adjusted[task])
+
+
+def correct(name: str, task: str) -> int:
+    return int(sum(per_item(name, task).values()))
+
+
+def newcombe(k1: int, k2: int, n: int, confidence: float) -> tuple[float, float]:
+    """Newcombe's hybrid score interval of p2 - p1 (the regression), from scipy's Wilson
+    intervals of the two proportions."""
+    p1, p2 = k1 / n, k2 / n
+    w1 = binomtest(k1, n).proportion_ci(confidence, method="wilson")
+    w2 = binomtest(k2, n).proportion_ci(confidence, method="wilson")
+    return (p2 - p1 - math.hypot(p2 - w2.low, w1.high - p1), p2 - p1 + math.hypot(w2.high - p2, p1 - w1.low))
 
 
 def test_group_suite_unpaired_holm(tmp_path: Path) -> None:
-    """The same group from the results files alone (Newcombe intervals of two means)."""
+    """The same group from the results files alone: two independent 40-item proportions per
+    task. The p-value of "regressed beyond 0" is the 1 - confidence at which Newcombe's
+    interval of the regression starts at 0 (found here with brentq), then Holm over 4 tasks."""
+    raw = {}
+    for task in TASKS:
+        k_cand, k_base = correct("candidate", task), correct("baseline", task)
+        if newcombe(k_cand, k_base, 40, 1e-9)[0] <= 0:
+            raw[task] = 1.0
+        else:
+            raw[task] = 1 - brentq(lambda c, k1=k_cand, k2=k_base: newcombe(k1, k2, 40, c)[0], 1e-9, 1 - 1e-12)
+    adjusted = holm(raw)
+    assert sorted(t for t in TASKS if adjusted[t] < 0.05) == ["tiny_add", "tiny_next"]
+
     checked = judge(tmp_path, lm('group: tiny_suite, metric: "acc,none", max_regression: 0, '
                                  'on_inconclusive: allow', samples=False))
-    message = checked[RULE]["message"]
-    assert "Newcombe interval" in message and "of 4 tasks of group tiny_suite" in message
+    assert (checked.code, checked[RULE]["status"]) == (1, "fail"), checked[RULE]
+    assert checked[RULE]["message"].startswith(
+        "2 of 4 tasks of group tiny_suite (acc,none) regressed beyond the allowed margin "
+        "(Holm-adjusted at 0.95 confidence; Newcombe interval): tiny_add:acc,none regression 0.25")
+    seen = {line.split(":")[0]: line for line in checked[RULE]["seen"]}
+    for task in TASKS:
+        verdict = "fail" if adjusted[task] < 0.05 else "inconclusive"
+        assert seen[task].startswith(f"{task}:acc,none: [{verdict}]"), seen[task]
+        reported = float(re.search(r"adjusted p (\S+)$", seen[task]).group(1))  # type: ignore[union-attr]
+        assert math.isclose(reported, adjusted[task], rel_tol=5e-3), (task, reported, adjusted[task])
+        k_cand, k_base = correct("candidate", task), correct("baseline", task)
+        low, high = interval(seen[task], f"regression {(k_base - k_cand) / 40:g}")
+        expected = newcombe(k_cand, k_base, 40, 0.95)
+        assert math.isclose(low, expected[0], abs_tol=5e-4) and math.isclose(high, expected[1], abs_tol=5e-4)
 
 
 def test_metric_globs_over_real_task_names(tmp_path: Path) -> None:
