@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from scipy.optimize import brentq
-from scipy.stats import binom, binomtest
+from scipy.stats import binom, binomtest, norm
 
 from tests.gates.gates_support import Checked, Repo, write_policy
 
@@ -248,6 +248,31 @@ def test_group_suite_unpaired_holm(tmp_path: Path) -> None:
         low, high = interval(seen[task], f"regression {(k_base - k_cand) / 40:g}")
         expected = newcombe(k_cand, k_base, 40, 0.95)
         assert math.isclose(low, expected[0], abs_tol=5e-4) and math.isclose(high, expected[1], abs_tol=5e-4)
+
+
+def test_the_mean_over_the_groups_leaf_tasks(tmp_path: Path) -> None:
+    """aggregate: mean judges the unweighted mean of the 4 leaf tasks, its standard error
+    combined from the stderrs lm-eval recorded, with a normal interval."""
+    def mean_and_se(name: str) -> tuple[float, float]:
+        results = json.loads(results_file(name).read_text())["results"]
+        mean = sum(results[t]["acc,none"] for t in TASKS) / 4
+        return mean, math.sqrt(sum(results[t]["acc_stderr,none"] ** 2 for t in TASKS)) / 4
+
+    (cand, se_c), (base, se_b) = mean_and_se("candidate"), mean_and_se("baseline")
+    half = norm.ppf(0.975) * math.hypot(se_c, se_b)
+    low, high = base - cand - half, base - cand + half
+    assert low < 0.05 < high and 0.03 < low  # within 0.05 cannot be told; beyond 0.03 it is
+
+    body = 'group: tiny_suite, metric: "acc,none", aggregate: mean, max_regression: {}'
+    unsure = judge(tmp_path / "a", lm(body.format(0.05), samples=False))
+    worse = judge(tmp_path / "b", lm(body.format(0.03), samples=False))
+    assert (unsure.code, unsure[RULE]["status"]) == (1, "fail") and unsure[RULE]["message"].startswith("inconclusive:")
+    assert (worse.code, worse[RULE]["status"]) == (1, "fail") and "a significant regression" in worse[RULE]["message"]
+    for checked in (unsure, worse):
+        message = checked[RULE]["message"]
+        assert f"candidate {cand:g} ± {se_c:.3g} (stderr) vs baseline {base:g}" in message
+        got = interval(message, "the 95% interval of the regression")
+        assert math.isclose(got[0], low, abs_tol=5e-4) and math.isclose(got[1], high, abs_tol=5e-4)
 
 
 def test_metric_globs_over_real_task_names(tmp_path: Path) -> None:
