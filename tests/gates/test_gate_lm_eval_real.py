@@ -126,6 +126,7 @@ def test_paired_mcnemar_on_real_samples_fails_the_damaged_task(tmp_path: Path) -
     # d/n * (1 - 2 theta) to the exact upper bound of the discordance rate d/n.
     theta_high = 1 - 0.05 ** (1 / d)
     expected = (d / 40 * (1 - 2 * theta_high), binomtest(d, 40).proportion_ci(0.95, method="exact").high)
+    assert expected[0] > 0.05  # wholly beyond the margin: fail
     low, high = interval(message, "the 95% interval of the regression")
     assert math.isclose(low, expected[0], abs_tol=5e-4) and math.isclose(high, expected[1], abs_tol=5e-4)
 
