@@ -14,9 +14,9 @@ In WORKDIR it writes, all offline (nothing is downloaded):
 2. `tasks/`: lm-eval task YAMLs reading them (`dataset_path: json`), grouped as
    `tiny_suite` = [`tiny_arith` = [tiny_add, tiny_add_carry], tiny_cmp, tiny_next];
 3. `models/baseline`: a character-level tokenizer and a 2-layer GPT-2 (random init, seed 0)
-   trained for a few hundred steps on the correct answers of the datasets, so its accuracy
+   trained for STEPS steps on the correct answers of the datasets, so its accuracy
    is well above chance;
-   `models/candidate`: the baseline with Gaussian noise added to its weights (seed 1), which
+   `models/candidate`: the baseline with Gaussian noise (NOISE) added to its weights (seed 1), which
    degrades it unevenly across tasks;
    `models/candidate2`: the same perturbation with another seed (2), a different model whose
    sample logs stand in for "samples of another run";
