@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -61,12 +62,33 @@ def read_lm_eval_samples(path: str | os.PathLike[str], key: str) -> tuple[tuple[
     return tuple(ids), tuple(scores)
 
 
-def with_samples(m: Measurement, ids: Sequence[str], scores: Sequence[float], where: str) -> Measurement:
+# lm-eval stamps a run's results and sample logs with the same date id:
+# results_<id>.json (or <name>_<id>.json) and samples_<task>_<id>.jsonl
+_LM_EVAL_RUN_ID = re.compile(r"_(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d(?:\.\d+)?)\.jsonl?$")
+
+
+def lm_eval_run_id(path: str) -> str | None:
+    """The date id lm-eval puts in the names of one run's files, if the name has one."""
+    found = _LM_EVAL_RUN_ID.search(os.path.basename(path))
+    return found.group(1) if found else None
+
+
+def with_samples(m: Measurement, ids: Sequence[str], scores: Sequence[float], where: str,
+                 *, results_path: str | None = None) -> Measurement:
     """`m` (read from a results file) with its per-item scores, after checking they agree.
 
     A samples file from another run (or another --limit) would let a paired comparison
-    judge items other than those behind the reported value: the mean and count must match.
+    judge items other than those behind the reported value. Two runs of different models
+    can average to the same value, so when both files carry lm-eval's date id in their
+    names, the ids must be the same run's; and in any case the mean and count must match.
     """
+    run = lm_eval_run_id(results_path) if results_path is not None else None
+    log = lm_eval_run_id(where)
+    if run is not None and log is not None and run != log:
+        raise ResultsError(
+            f"{where} does not belong to {m.source}: lm-eval wrote it in the run of {log}, "
+            f"the results file in the run of {run}"
+        )
     mean = math.fsum(scores) / len(scores)
     if abs(mean - m.value) > 1e-6 or (m.n is not None and m.n != len(scores)):
         raise ResultsError(

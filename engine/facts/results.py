@@ -570,6 +570,16 @@ def metric_names(fmt: str, data: Any) -> list[str]:
     raise ResultsError(f"a {fmt} file does not list its metrics: name them in metrics: without globs")
 
 
+def lm_eval_task_names(data: Any) -> list[str]:
+    """Every task and group an lm-eval results file names (results, configs, n-samples)."""
+    names: list[str] = []
+    for section in ("results", "groups", "configs", "n-samples", "versions"):
+        table = data.get(section) if isinstance(data, Mapping) else None
+        if isinstance(table, Mapping):
+            names += [str(k) for k in table]
+    return list(dict.fromkeys(names))
+
+
 def lm_eval_group_tasks(data: Any, group: str, *, source: str = "") -> list[str]:
     """The leaf tasks of an lm-eval group (`group_subtasks`, nested groups expanded)."""
     subtasks = data.get("group_subtasks") if isinstance(data, Mapping) else None

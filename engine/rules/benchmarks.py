@@ -418,7 +418,7 @@ class _Reader:
         path = self._paths(spec)[0]
         m = self._parse(fmt, path, spec, metric)
         if spec.get("samples"):
-            m = self._with_samples(m, spec["samples"], metric, fmt)
+            m = self._with_samples(m, spec["samples"], metric, fmt, path)
         return m
 
     def _parse(self, fmt: str, path: str, spec: dict[str, Any], metric: str) -> Measurement:
@@ -430,7 +430,7 @@ class _Reader:
                                      n_path=spec.get("n_key"), metric=metric, source=f"JSON {path}")
         return parser(fmt)(data, metric, source=f"{fmt} {path}")
 
-    def _with_samples(self, m: Measurement, pattern: str, metric: str, fmt: str) -> Measurement:
+    def _with_samples(self, m: Measurement, pattern: str, metric: str, fmt: str, results: str) -> Measurement:
         from engine.facts.eval_tools import read_lm_eval_samples, with_samples
 
         if fmt != "lm-eval":
@@ -438,11 +438,35 @@ class _Reader:
                               "per-item scores in the result file itself")
         task, _, key = metric.rpartition(":")
         found = self.facts.working_files(pattern.replace("{task}", task))
+        if len(found) > 1:
+            found = self._own_samples(found, pattern, task, results)
         if len(found) != 1:
             raise SourceError(f"samples: {pattern!r} for task {task} matches {len(found)} files "
                               f"({', '.join(found[:3]) or 'none'}); it must match exactly one")
         ids, scores = read_lm_eval_samples(found[0], key)
-        return with_samples(m, ids, scores, f"lm-eval samples {found[0]}")
+        return with_samples(m, ids, scores, f"lm-eval samples {found[0]}", results_path=results)
+
+    def _own_samples(self, found: list[str], pattern: str, task: str, results: str) -> list[str]:
+        """Of several logs a pattern matches, the one of this task and of this run.
+
+        lm-eval names its logs samples_<task>_<date id>.jsonl, so `samples_{task}_*.jsonl`
+        for tiny_add also matches tiny_add_carry's log (as lambada_openai matches
+        lambada_openai_cloze's): a file that the pattern of a longer task of the same
+        results file matches is that task's. And each run writes its files beside the
+        earlier runs' in the model's folder: when the results file carries lm-eval's date
+        id, the logs with the same id are this run's.
+        """
+        from engine.facts.eval_tools import lm_eval_run_id
+        from engine.facts.results import lm_eval_task_names
+
+        longer = [t for t in lm_eval_task_names(self._load("lm-eval", results))
+                  if t != task and t.startswith(task)]
+        theirs = {f for t in longer for f in self.facts.working_files(pattern.replace("{task}", t))}
+        found = [f for f in found if f not in theirs]
+        run = lm_eval_run_id(results)
+        if len(found) > 1 and run is not None:
+            found = [f for f in found if lm_eval_run_id(f) == run]
+        return found
 
     def _from_runs(self, spec: dict[str, Any], metric: str) -> Measurement:
         """Several result files of repeated runs: each run's value is one sample."""
