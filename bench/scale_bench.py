@@ -122,7 +122,34 @@ def many_rules(root: Path, paths: int, rules: int, runs: int) -> list[str]:
                                                    "--policy", str(p), "--ref", "refs/heads/main", "--new", new,
                                                    "--actor", "bench", cwd=ROOT)))
         lines.append(row(f"{count:,} path rules x {paths:,} paths (policy check)", listing, check))
+    lines.append(rules_push(root, repo, new, policy, rules, paths, runs))
     return lines
+
+
+def rules_push(root: Path, repo: Path, new: str, policy: Path, rules: int, paths: int, runs: int) -> str:
+    """The push of that commit into a server whose hook has the `rules`-rule policy (its compiled
+    policy cached, as after any earlier push), against the same push into a bare server."""
+    sh("git", "update-ref", "refs/heads/big", new, cwd=repo)
+    warm = root / "rules-warm.git"
+    sh("git", "init", "-q", "--bare", "-b", "main", str(warm))
+    sh(sys.executable, "-m", "engine", "hook", "install", "--repo", str(warm), "--policy", str(policy), cwd=ROOT)
+    empty_tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+    empty = sh("git", "commit-tree", empty_tree, "-m", "warm", cwd=repo).decode().strip()
+    sh("git", "push", "-q", str(warm), f"{empty}:refs/heads/warm", cwd=repo)  # compiles the policy into the cache
+    results: dict[str, list[float]] = {"none": [], "changegate": []}
+    for _ in range(runs):
+        for hook in results:
+            server = root / f"rules-{hook}.git"
+            shutil.rmtree(server, ignore_errors=True)
+            sh("git", "init", "-q", "--bare", "-b", "main", str(server))
+            if hook == "changegate":
+                sh(sys.executable, "-m", "engine", "hook", "install", "--repo", str(server), "--policy", str(policy),
+                   cwd=ROOT)
+                shutil.copytree(warm / "changegate" / "cache", server / "changegate" / "cache", dirs_exist_ok=True)
+            push = ("git", "push", "-q", str(server), "refs/heads/big:refs/heads/big")
+            results[hook].append(timed(lambda p=push: sh(*p, cwd=repo)))
+    sh("git", "update-ref", "-d", "refs/heads/big", cwd=repo)
+    return row(f"push of those paths, {rules:,} path rules (hook)", results["none"], results["changegate"])
 
 
 def replay_history(root: Path, commits: int, runs: int) -> str:

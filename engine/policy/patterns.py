@@ -285,6 +285,13 @@ def normalize_path(raw: bytes) -> bytes:
     return normal
 
 
+def _unchanged(name: bytes) -> bool:
+    """Whether normalize_path(name) == name, told cheaply for the common case (lower-case ASCII
+    whose components end in neither a space nor a dot); False means "ask normalize_path"."""
+    return (name.isascii() and name.lower() == name and b" /" not in name and b"./" not in name
+            and not name.endswith((b" ", b".")))
+
+
 def _fold(text: str) -> str:
     import unicodedata
 
@@ -485,8 +492,19 @@ class MatcherGroup:
         selected: list[dict[bytes, Verdict]] = [{} for _ in self._members]
         failed: dict[int, Exception] = {}
         evaluation = self._evaluation or self._build()
+        exact = evaluation._exact
+        match, dirs, below = exact._set.Match, exact._dirs, exact._below
+        normalising = evaluation._normal is not None
+        plain = not normalising or not evaluation._distinct  # an unchanged name needs no second pass
         for name in names:
             try:
+                if plain:  # the common case inline: nothing matches the name or excludes its directory
+                    slash = name.rfind(b"/")
+                    above = (dirs.get(name[:slash]) or below(name[:slash])) if slash >= 0 else _NONE
+                    if not above:
+                        hits = match(name)
+                        if len(hits) == 1 and hits[0] == 0 and (not normalising or _unchanged(name)):
+                            continue
                 verdicts = evaluation.decide(name)
             except RuntimeError:  # the shared set ran out of memory: ask each member alone
                 verdicts = {}
@@ -533,7 +551,7 @@ class _Evaluation:
         found = {owner: Verdict(self._patterns[owner][index], False) for owner, index in exact.items()} if exact else {}
         if self._normal is None:
             return found
-        normal = _NORMALIZED.get(name) or normalize_path(name)
+        normal = name if _unchanged(name) else (_NORMALIZED.get(name) or normalize_path(name))
         if normal == name and not self._distinct:
             return found
         for k, index in self._normal.decide(normal).items():

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from engine.policy.patterns import Matcher, MatcherGroup, compile_patterns
+from engine.policy.patterns import Matcher, MatcherGroup, _unchanged, compile_patterns, normalize_path
 
 SLASH, STAR, BACKSLASH = 0x2F, 0x2A, 0x5C
 SPECIAL = b"*?[\\"
@@ -211,3 +211,11 @@ def test_a_group_of_pattern_lists_selects_what_each_list_decides_alone(
                 verdict = selected.get(path)
                 expected = deciding(patterns, path)
                 assert (verdict and verdict.pattern.encode("utf-8", "surrogateescape")) == expected, (patterns, path)
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(st.lists(st.one_of(ANY_BYTE, st.sampled_from([b"/", b" ", b".", b"A", b"a"])), max_size=12).map(b"".join))
+def test_the_quick_unchanged_test_never_claims_a_name_normalisation_would_change(name: bytes) -> None:
+    """The group's fast path skips the normalised pass for names _unchanged() vouches for."""
+    if _unchanged(name):
+        assert normalize_path(name) == name, name
