@@ -40,8 +40,10 @@ if TYPE_CHECKING:
 _SCRUB = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR",
           "GIT_REPLACE_REF_BASE", "GIT_GRAFT_FILE", "GIT_SHALLOW_FILE")
 # Objects as stored: no replacement refs, no grafts (a graft file that cannot exist).
+# GIT_FLUSH=0: no flush after every record into a pipe (rev-list, log); changegate reads whole
+# outputs, and thousands of tiny reads cost more than the walk itself.
 _AS_STORED = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": "/dev/null/no-grafts",
-              "GIT_TERMINAL_PROMPT": "0"}
+              "GIT_TERMINAL_PROMPT": "0", "GIT_FLUSH": "0"}
 # One header per commit from diff-tree: oid, tree, parents, author name and email, committer name and email.
 _FORMAT = "--format=%H%x00%T%x00%P%x00%an%x00%ae%x00%cn%x00%ce"
 _HEADER_FIELDS = 7
@@ -113,7 +115,7 @@ class Git:
         if not oids:
             return []
         suffix = "^{}" if peel else ""
-        out = self.run("cat-file", "--batch-check=%(objectname) %(objecttype)",
+        out = self.run("cat-file", "--buffer", "--batch-check=%(objectname) %(objecttype)",
                        stdin="".join(f"{oid}{suffix}\n" for oid in oids).encode("ascii"))
         found: list[tuple[str, str] | None] = []
         for line in out.decode("ascii", "replace").splitlines():
@@ -125,7 +127,7 @@ class Git:
         """The size in bytes of each blob; None where the object is missing or not a blob. One process."""
         if not oids:
             return []
-        out = self.run("cat-file", "--batch-check=%(objecttype) %(objectsize)", stdin=_lines(oids))
+        out = self.run("cat-file", "--buffer", "--batch-check=%(objecttype) %(objectsize)", stdin=_lines(oids))
         sizes: list[int | None] = []
         for line in out.decode("ascii", "replace").splitlines():
             kind, _, size = line.partition(" ")  # "<oid> missing" has no second field that is a size
@@ -168,18 +170,64 @@ class Git:
         return [(line[0], tuple(line[1:])) for line in (raw.split() for raw in out.decode("ascii").splitlines())]
 
     def log(self, include: Sequence[str], *, exclude: Sequence[str] = (), exclude_all_refs: bool = False,
-            limit: int) -> list[Commit]:
-        """Like rev_list with each commit's changed paths, in one process; at most `limit` commits.
+            limit: int | None = None) -> list[Commit]:
+        """Like rev_list with each commit's changed paths, in one process (at most `limit` commits).
 
-        One spawn is what a small push can afford; callers fall back to rev_list +
-        commits() (parallel) when the limit is reached.
+        The output is parsed while git is still writing it, so on a large push Python's parsing
+        overlaps git's diffing instead of following it, and the whole output is never held at once.
         """
         if not include:
             return []
-        out = self.run(*_walk("log", include, exclude_all_refs), f"--max-count={limit}", "-z", "--raw",
-                       "--no-abbrev", "--no-renames", "--root", "--diff-merges=first-parent", "--no-ext-diff",
-                       "--no-color", "--no-show-signature", _FORMAT, stdin=_negations(exclude))
-        return parse_diff_tree(out)
+        argv = ["git", f"--git-dir={self.git_dir}", *_walk("log", include, exclude_all_refs),
+                *([f"--max-count={limit}"] if limit is not None else []), "-z", "--raw",
+                "--no-abbrev", "--no-renames", "--root", "--diff-merges=first-parent", "--no-ext-diff",
+                "--no-color", "--no-show-signature", _FORMAT]
+        return self._parsed_while_written(argv, _negations(exclude))
+
+    def _parsed_while_written(self, argv: list[str], stdin: bytes) -> list[Commit]:
+        """Run a `log --raw -z` style command, parsing each commit as soon as all of it has arrived."""
+        import tempfile
+
+        commits: list[Commit] = []
+        with tempfile.TemporaryFile() as request, tempfile.TemporaryFile() as err:
+            request.write(stdin)
+            request.flush()
+            os.lseek(request.fileno(), 0, os.SEEK_SET)
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
+            try:
+                pid = _spawn(argv, self._env, [request.fileno(), write_end, err.fileno()])
+            except OSError:
+                os.close(read_end)
+                raise
+            finally:
+                os.close(write_end)
+            try:
+                # Output not parsed yet, parsed again once it doubles: a commit whose end has not
+                # arrived (100,000 paths) is retried a few times, never once per read.
+                pending: list[bytes] = []
+                size, due = 0, 1 << 16
+                while chunk := os.read(read_end, 1 << 20):
+                    pending.append(chunk)
+                    size += len(chunk)
+                    if size >= due:
+                        tokens = b"".join(pending).split(b"\0")
+                        rest = b"\0".join(tokens[_parse_tokens(tokens, commits, final=False):])
+                        pending, size = [rest], len(rest)
+                        due = max(1 << 16, 2 * size)
+                tokens = b"".join(pending).split(b"\0")
+                used = _parse_tokens(tokens, commits, final=True)
+                code, pid = _wait(pid), 0
+                if code != 0:
+                    err.seek(0)
+                    raise GitError(f"git {argv[2]} failed ({code}): {_first_line(err.read())}")
+                if any(tokens[used:]):
+                    raise GitError(f"git {argv[2]} gave output that is not a commit listing "
+                                   f"({b'/'.join(tokens[used:used + 2])[:60]!r})")
+            finally:
+                os.close(read_end)
+                if pid:
+                    _reap(pid)
+        return commits
 
     def commits(self, oids: Sequence[str]) -> list[Commit]:
         """Commits with the paths each changed against its first parent (roots included).
@@ -233,7 +281,7 @@ class Git:
             raise GitError("a blob name cannot contain a newline")
         if not specs:
             return []
-        out = self.run("cat-file", "--batch", stdin="".join(f"{s}\n" for s in specs).encode("utf-8", "surrogateescape"))
+        out = self.run("cat-file", "--buffer", "--batch", stdin="".join(f"{s}\n" for s in specs).encode("utf-8", "surrogateescape"))
         found: list[tuple[str, bytes] | None] = []
         pos = 0  # an offset, never a shrinking copy of `out`: copies made 20,000 blobs take seconds
         for _ in specs:
@@ -256,7 +304,7 @@ class Git:
         any byte (NUL included) is read exactly."""
         if not oids:
             return []
-        out = self.run("cat-file", "--batch", stdin=_lines(oids))
+        out = self.run("cat-file", "--buffer", "--batch", stdin=_lines(oids))
         found: list[bytes | None] = []
         pos = 0
         for _ in oids:
@@ -351,7 +399,7 @@ class Git:
             os.lseek(request.fileno(), 0, os.SEEK_SET)
             read_end, write_end = os.pipe2(os.O_CLOEXEC)
             try:
-                pid = _spawn(["git", f"--git-dir={self.git_dir}", "cat-file", "--batch"], self._env,
+                pid = _spawn(["git", f"--git-dir={self.git_dir}", "cat-file", "--buffer", "--batch"], self._env,
                              [request.fileno(), write_end, err.fileno()])
             except OSError:
                 os.close(read_end)
@@ -422,11 +470,20 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
     the new id and mode sit at fixed offsets from the end. Tight loop: 10,000
     commits per push.
     """
-    tokens = out.split(b"\0")
     commits: list[Commit] = []
+    _parse_tokens(out.split(b"\0"), commits, final=True)
+    return commits
+
+
+def _parse_tokens(tokens: list[bytes], commits: list[Commit], *, final: bool) -> int:
+    """Append the commits `tokens` (NUL-separated fields, see parse_diff_tree) hold to `commits`;
+    the index of the first token not used. Unless `final`, the last token may be cut short and
+    more may follow, so a commit is taken only once the next one's header shows where it ends."""
     new_path, new_commit = ChangedPath._make, Commit._make
-    i, end = 0, len(tokens)
+    i = 0
+    end = len(tokens) if final else len(tokens) - 1  # the last token may be cut short
     while i + _HEADER_FIELDS <= end and tokens[i]:
+        start = i
         oid, tree, parents, name, email, committer_name, committer_email = tokens[i:i + _HEADER_FIELDS]
         i += _HEADER_FIELDS
         size = len(oid)
@@ -441,12 +498,15 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
             paths.append(new_path((tokens[i + 1], text[-1], text[oid_at:-2], text[mode_at:mode_at + 6],
                                    text[old_at:oid_at - 1])))
             i += 2
+        else:
+            if not final:  # the entries may go on in output not read yet
+                return start
         commits.append(new_commit((
             oid.decode(), tree.decode(), tuple(parents.decode().split()),
             name.decode("utf-8", "replace"), email.decode("utf-8", "replace"), tuple(paths),
             committer_name.decode("utf-8", "replace"), committer_email.decode("utf-8", "replace"),
         )))
-    return commits
+    return i
 
 
 class _Stream:
