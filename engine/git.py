@@ -129,9 +129,9 @@ class Git:
             return []
         out = self.run("cat-file", "--buffer", "--batch-check=%(objecttype) %(objectsize)", stdin=_lines(oids))
         sizes: list[int | None] = []
-        for line in out.decode("ascii", "replace").splitlines():
-            kind, _, size = line.partition(" ")  # "<oid> missing" has no second field that is a size
-            sizes.append(int(size) if kind == "blob" and size.isdigit() else None)
+        for line in out.splitlines():
+            kind, _, size = line.partition(b" ")  # "<oid> missing" has no second field that is a size
+            sizes.append(int(size) if kind == b"blob" and size.isdigit() else None)
         return sizes
 
     def tree_paths(self, tree: str) -> list[tuple[bytes, str, str]]:
@@ -408,14 +408,10 @@ class Git:
                 os.close(write_end)
             stream = _Stream(read_end)
             try:
+                record = stream.record
                 for oid, keep in wanted:
-                    fields = stream.line().split(b" ")
-                    if len(fields) != 3 or not fields[2].isdigit():  # "<oid> missing"
-                        yield oid, -1, b""
-                        continue
-                    size = int(fields[2])
-                    data = stream.take(size + 1, keep)[:size]  # with the newline after the contents
-                    yield (oid, size, data) if fields[1] == b"blob" else (oid, -1, b"")
+                    kind, size, data = record(keep)
+                    yield (oid, size, data) if kind == b"blob" else (oid, -1, b"")  # size -1: "<oid> missing"
                 code, pid = _wait(pid), 0
                 if code != 0:
                     err.seek(0)
@@ -523,6 +519,27 @@ class _Stream:
             raise GitError("git cat-file stopped before answering every request")
         self.buffer = self.buffer[self.pos:] + chunk
         self.pos = 0
+
+    def record(self, keep: int) -> tuple[bytes, int, bytes]:
+        """One `cat-file --batch` answer: (type, size, the first `keep` bytes of the contents), the
+        contents and the newline after them consumed; size -1 for a "<name> missing" answer. A
+        record already in the buffer (the usual case: small blobs) is cut out without copying."""
+        buffer, pos = self.buffer, self.pos
+        end = buffer.find(b"\n", pos)
+        if end >= 0:
+            fields = buffer[pos:end].split(b" ")
+            if len(fields) != 3 or not fields[2].isdigit():
+                self.pos = end + 1
+                return b"", -1, b""
+            size = int(fields[2])
+            if end + size + 2 <= len(buffer):
+                self.pos = end + size + 2
+                return fields[1], size, buffer[end + 1:end + 1 + min(size, keep)] if keep > 0 else b""
+        fields = self.line().split(b" ")
+        if len(fields) != 3 or not fields[2].isdigit():
+            return b"", -1, b""
+        size = int(fields[2])
+        return fields[1], size, self.take(size + 1, keep)[:size]  # with the newline after the contents
 
     def line(self) -> bytes:
         while (end := self.buffer.find(b"\n", self.pos)) < 0:
