@@ -182,94 +182,74 @@ class Git:
                 *([f"--max-count={limit}"] if limit is not None else []), "-z", "--raw",
                 "--no-abbrev", "--no-renames", "--root", "--diff-merges=first-parent", "--no-ext-diff",
                 "--no-color", "--no-show-signature", _FORMAT]
-        return self._parsed_while_written(argv, _negations(exclude))
+        return self._parsed_while_written([(argv, _negations(exclude))])
 
-    def _parsed_while_written(self, argv: list[str], stdin: bytes) -> list[Commit]:
-        """Run a `log --raw -z` style command, parsing each commit as soon as all of it has arrived."""
+    def _parsed_while_written(self, commands: Sequence[tuple[list[str], bytes]]) -> list[Commit]:
+        """Run `log --raw -z` style commands (argv, stdin) at the same time and parse their outputs
+        as they arrive (a commit once all of it has): their commits, in command order. Requests
+        and errors go through temporary files, outputs through pipes drained by poll(), so no
+        process can block another; every process is collected whatever happens."""
+        import select
         import tempfile
 
-        commits: list[Commit] = []
-        with tempfile.TemporaryFile() as request, tempfile.TemporaryFile() as err:
-            request.write(stdin)
-            request.flush()
-            os.lseek(request.fileno(), 0, os.SEEK_SET)
-            read_end, write_end = os.pipe2(os.O_CLOEXEC)
-            try:
-                pid = _spawn(argv, self._env, [request.fileno(), write_end, err.fileno()])
-            except OSError:
-                os.close(read_end)
-                raise
-            finally:
-                os.close(write_end)
-            try:
-                # Output not parsed yet, parsed again once it doubles: a commit whose end has not
-                # arrived (100,000 paths) is retried a few times, never once per read.
-                pending: list[bytes] = []
-                size, due = 0, 1 << 16
-                while chunk := os.read(read_end, 1 << 20):
-                    pending.append(chunk)
-                    size += len(chunk)
-                    if size >= due:
-                        tokens = b"".join(pending).split(b"\0")
-                        rest = b"\0".join(tokens[_parse_tokens(tokens, commits, final=False):])
-                        pending, size = [rest], len(rest)
-                        due = max(1 << 16, 2 * size)
-                tokens = b"".join(pending).split(b"\0")
-                used = _parse_tokens(tokens, commits, final=True)
-                code, pid = _wait(pid), 0
+        running: list[tuple[int, int, Any, _CommitParser]] = []  # pid (0: collected), pipe, stderr, parser
+        try:
+            for argv, stdin in commands:
+                with tempfile.TemporaryFile() as request:
+                    request.write(stdin)
+                    request.flush()
+                    os.lseek(request.fileno(), 0, os.SEEK_SET)
+                    err = tempfile.TemporaryFile()
+                    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+                    running.append((0, read_end, err, _CommitParser(argv[2])))
+                    try:
+                        pid = _spawn(argv, self._env, [request.fileno(), write_end, err.fileno()])
+                    finally:
+                        os.close(write_end)
+                    running[-1] = (pid, *running[-1][1:])
+            poller = select.poll()
+            parsers = {}
+            for _, fd, _, parser in running:
+                poller.register(fd, select.POLLIN)
+                parsers[fd] = parser
+            while parsers:
+                for fd, _ in poller.poll():
+                    chunk = os.read(fd, 1 << 20)
+                    if chunk:
+                        parsers[fd].feed(chunk)
+                    else:
+                        poller.unregister(fd)
+                        del parsers[fd]
+            commits: list[Commit] = []
+            for index, (pid, fd, err, parser) in enumerate(running):
+                code = _wait(pid)
+                running[index] = (0, fd, err, parser)  # collected: never signal a reused pid
                 if code != 0:
                     err.seek(0)
-                    raise GitError(f"git {argv[2]} failed ({code}): {_first_line(err.read())}")
-                if any(tokens[used:]):
-                    raise GitError(f"git {argv[2]} gave output that is not a commit listing "
-                                   f"({b'/'.join(tokens[used:used + 2])[:60]!r})")
-            finally:
-                os.close(read_end)
+                    raise GitError(f"git {parser.command} failed ({code}): {_first_line(err.read())}")
+                commits += parser.finish()
+            return commits
+        finally:
+            for pid, fd, err, _ in running:
                 if pid:
                     _reap(pid)
-        return commits
+                os.close(fd)
+                err.close()
 
     def commits(self, oids: Sequence[str]) -> list[Commit]:
         """Commits with the paths each changed against its first parent (roots included).
 
         Large lists are split over parallel diff-tree processes: diffing is git's
         single-threaded hot spot on a big push, and in pre-receive the cores are idle
-        (index-pack has finished). Temporary files, not pipes, so none can block.
+        (index-pack has finished). Each one's output is parsed while it is written, so
+        Python's parsing overlaps git's diffing.
         """
         if not oids:
             return []
         jobs = min(os.cpu_count() or 1, MAX_JOBS, len(oids) // PARALLEL_MIN) or 1
-        if jobs == 1:
-            return parse_diff_tree(self.run(*_DIFF_TREE, stdin=_lines(oids)))
-        import tempfile
-
-        running = []
-        try:
-            for k in range(jobs):
-                chunk = oids[k * len(oids) // jobs:(k + 1) * len(oids) // jobs]
-                files = [tempfile.TemporaryFile() for _ in range(3)]  # stdin, stdout, stderr
-                files[0].write(_lines(chunk))
-                files[0].flush()
-                os.lseek(files[0].fileno(), 0, os.SEEK_SET)
-                pid = _spawn(["git", f"--git-dir={self.git_dir}", *_DIFF_TREE], self._env,
-                             [f.fileno() for f in files])
-                running.append((pid, files))
-            commits: list[Commit] = []
-            for index, (pid, (_, out, err)) in enumerate(running):
-                code = _wait(pid)
-                running[index] = (0, running[index][1])  # collected: never signal a reused pid
-                if code != 0:
-                    err.seek(0)
-                    raise GitError(f"git diff-tree failed ({code}): {_first_line(err.read())}")
-                out.seek(0)
-                commits.extend(parse_diff_tree(out.read()))
-            return commits
-        finally:
-            for pid, files in running:
-                if pid:
-                    _reap(pid)
-                for f in files:
-                    f.close()
+        argv = ["git", f"--git-dir={self.git_dir}", *_DIFF_TREE]
+        return self._parsed_while_written([
+            (argv, _lines(oids[k * len(oids) // jobs:(k + 1) * len(oids) // jobs])) for k in range(jobs)])
 
     def blob_with_id(self, spec: str) -> tuple[str, bytes] | None:
         """(object id, contents) of the blob `spec` (REV:PATH) names, or None; one process."""
@@ -454,6 +434,39 @@ def _lines(oids: Sequence[str]) -> bytes:
     return "".join(f"{oid}\n" for oid in oids).encode("ascii")
 
 
+class _CommitParser:
+    """Commits from one `log --raw -z` style output fed in pieces as git writes it.
+
+    What is not parsed yet is parsed again once it has doubled: a commit whose end has not
+    arrived (100,000 paths) is retried a few times, never once per read.
+    """
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.commits: list[Commit] = []
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._due = 1 << 16
+
+    def feed(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._size += len(chunk)
+        if self._size >= self._due:
+            tokens = b"".join(self._pending).split(b"\0")
+            rest = b"\0".join(tokens[_parse_tokens(tokens, self.commits, final=False):])
+            self._pending, self._size = [rest], len(rest)
+            self._due = max(1 << 16, 2 * self._size)
+
+    def finish(self) -> list[Commit]:
+        """The commits, once the output has ended; GitError if it ends in something else."""
+        tokens = b"".join(self._pending).split(b"\0")
+        used = _parse_tokens(tokens, self.commits, final=True)
+        if any(tokens[used:]):
+            raise GitError(f"git {self.command} gave output that is not a commit listing "
+                           f"({b'/'.join(tokens[used:used + 2])[:60]!r})")
+        return self.commits
+
+
 def parse_diff_tree(out: bytes) -> list[Commit]:
     """Parse `diff-tree --stdin -z --always --format=...` (or `log -z --raw`) output.
 
@@ -475,7 +488,9 @@ def _parse_tokens(tokens: list[bytes], commits: list[Commit], *, final: bool) ->
     """Append the commits `tokens` (NUL-separated fields, see parse_diff_tree) hold to `commits`;
     the index of the first token not used. Unless `final`, the last token may be cut short and
     more may follow, so a commit is taken only once the next one's header shows where it ends."""
-    new_path, new_commit = ChangedPath._make, Commit._make
+    from functools import partial
+
+    new_path, new_commit = partial(tuple.__new__, ChangedPath), partial(tuple.__new__, Commit)  # no Python frame each
     i = 0
     end = len(tokens) if final else len(tokens) - 1  # the last token may be cut short
     while i + _HEADER_FIELDS <= end and tokens[i]:

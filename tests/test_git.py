@@ -197,3 +197,31 @@ def test_a_signal_handler_raising_around_a_spawn_never_leaves_signals_blocked() 
         signal.signal(signal.SIGALRM, previous)
         os.close(devnull)
     assert blocked_at is None, f"SIGALRM left blocked after spawn #{blocked_at}"
+
+
+def test_output_parsed_while_git_writes_it_equals_the_whole_output_parsed(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """log() and commits() parse git's output as it arrives: a commit whose entries span many
+    reads (3,000 long hostile paths, ~400 KB), commits cut anywhere between reads, and the
+    parallel path must give exactly what parsing the whole output at once gives."""
+    stream = bytearray()
+    for n in range(1, 401):
+        stream += f"commit refs/heads/main\ncommitter T <t@example.com> {1_700_000_000 + n} +0000\n".encode()
+        stream += b"data 1\nc\n"
+        names = ([f"vendor/{'d' * 90}/{k}:\n:{'e' * 20}.bin" for k in range(3000)] if n == 200
+                 else [f"src/f{n % 97}.py", f"\n:weird {n}"])
+        for name in names:
+            quoted = name.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+            stream += f'M 100644 inline "{quoted}"\ndata 2\n{n % 10}\n\n'.encode()
+    path = tmp_path / "r.git"
+    git("init", "-q", "--bare", "-b", "main", str(path), cwd=tmp_path)
+    git("fast-import", "--quiet", cwd=path, stdin=bytes(stream))
+    repo = Git(str(path))
+    oids = [oid for oid, _ in repo.rev_list(["main"])]
+    whole = git_module.parse_diff_tree(repo.run(*git_module._DIFF_TREE, stdin="".join(f"{o}\n" for o in oids).encode()))
+    assert len(whole) == 400 and max(len(c.paths) for c in whole) == 3000
+    assert b"vendor/" + b"d" * 90 + b"/7:\n:" + b"e" * 20 + b".bin" in {p.path for c in whole for p in c.paths}
+    assert repo.log(["main"]) == whole
+    assert repo.commits(oids) == whole
+    monkeypatch.setattr(git_module, "PARALLEL_MIN", 50)  # 8 chunks of 50: the parallel, streamed path
+    assert repo.commits(oids) == whole
