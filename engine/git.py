@@ -186,55 +186,71 @@ class Git:
 
     def _parsed_while_written(self, commands: Sequence[tuple[list[str], bytes]]) -> list[Commit]:
         """Run `log --raw -z` style commands (argv, stdin) at the same time and parse their outputs
-        as they arrive (a commit once all of it has): their commits, in command order. Requests
-        and errors go through temporary files, outputs through pipes drained by poll(), so no
-        process can block another; every process is collected whatever happens."""
+        as they arrive (a commit once all of it has): their commits, in command order. One poll()
+        loop feeds every stdin and drains every stdout and stderr, so no process can block another;
+        every process is collected whatever happens. Pipes only: importing tempfile would cost a
+        one-commit push more than this saves it."""
         import select
-        import tempfile
 
-        running: list[tuple[int, int, Any, _CommitParser]] = []  # pid (0: collected), pipe, stderr, parser
+        pids: list[int] = []  # 0: collected
+        parsers: list[_CommitParser] = []
+        errors: list[list[bytes]] = []
+        poller = select.poll()
+        role: dict[int, tuple[str, int]] = {}  # open fd -> ("in" | "out" | "err", command index)
+        unsent: dict[int, memoryview] = {}
         try:
-            for argv, stdin in commands:
-                with tempfile.TemporaryFile() as request:
-                    request.write(stdin)
-                    request.flush()
-                    os.lseek(request.fileno(), 0, os.SEEK_SET)
-                    err = tempfile.TemporaryFile()
-                    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-                    running.append((0, read_end, err, _CommitParser(argv[2])))
-                    try:
-                        pid = _spawn(argv, self._env, [request.fileno(), write_end, err.fileno()])
-                    finally:
-                        os.close(write_end)
-                    running[-1] = (pid, *running[-1][1:])
-            poller = select.poll()
-            parsers = {}
-            for _, fd, _, parser in running:
-                poller.register(fd, select.POLLIN)
-                parsers[fd] = parser
-            while parsers:
+            for index, (argv, stdin) in enumerate(commands):
+                pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]  # the child's ends lose O_CLOEXEC in dup2
+                for kind, fd in (("in", pipes[0][1]), ("out", pipes[1][0]), ("err", pipes[2][0])):
+                    role[fd] = (kind, index)
+                parsers.append(_CommitParser(argv[2]))
+                errors.append([])
+                try:
+                    pids.append(_spawn(argv, self._env, [pipes[0][0], pipes[1][1], pipes[2][1]]))
+                finally:
+                    for fd in (pipes[0][0], pipes[1][1], pipes[2][1]):
+                        os.close(fd)
+                os.set_blocking(pipes[0][1], False)
+                unsent[pipes[0][1]] = memoryview(stdin)
+            for fd, (kind, _) in role.items():
+                poller.register(fd, select.POLLOUT if kind == "in" else select.POLLIN)
+            while role:
                 for fd, _ in poller.poll():
-                    chunk = os.read(fd, 1 << 20)
-                    if chunk:
-                        parsers[fd].feed(chunk)
+                    kind, index = role[fd]
+                    if kind == "in":
+                        try:
+                            unsent[fd] = unsent[fd][os.write(fd, unsent[fd][:1 << 16]):]
+                        except BrokenPipeError:  # the child stopped reading; its exit code will tell
+                            unsent[fd] = unsent[fd][:0]
+                        if unsent[fd]:
+                            continue
+                        chunk = b""
                     else:
-                        poller.unregister(fd)
-                        del parsers[fd]
+                        chunk = os.read(fd, 1 << 20)
+                    if chunk:
+                        if kind == "out":
+                            parsers[index].feed(chunk)
+                        else:
+                            errors[index].append(chunk)
+                        continue
+                    poller.unregister(fd)
+                    del role[fd]
+                    os.close(fd)
             commits: list[Commit] = []
-            for index, (pid, fd, err, parser) in enumerate(running):
+            for index, pid in enumerate(pids):
                 code = _wait(pid)
-                running[index] = (0, fd, err, parser)  # collected: never signal a reused pid
+                pids[index] = 0  # collected: never signal a reused pid
                 if code != 0:
-                    err.seek(0)
-                    raise GitError(f"git {parser.command} failed ({code}): {_first_line(err.read())}")
-                commits += parser.finish()
+                    raise GitError(f"git {parsers[index].command} failed ({code}): "
+                                   f"{_first_line(b''.join(errors[index]))}")
+                commits += parsers[index].finish()
             return commits
         finally:
-            for pid, fd, err, _ in running:
+            for fd in role:
+                os.close(fd)
+            for pid in pids:
                 if pid:
                     _reap(pid)
-                os.close(fd)
-                err.close()
 
     def commits(self, oids: Sequence[str]) -> list[Commit]:
         """Commits with the paths each changed against its first parent (roots included).
