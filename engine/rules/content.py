@@ -46,7 +46,9 @@ def touched(facts: Facts, updates: list[RefUpdate], refs: Matcher | None,
     Worked out once per facts, updates and matchers (the very objects): deny_secrets and
     deny_unsafe_models over the same paths share one list instead of walking every path twice."""
     key = tuple(updates)
-    kept = _TOUCHED.setdefault(facts, []) if _weakrefable(facts) else []
+    if not _LAST or _LAST[0] is not facts:
+        _LAST[:] = [facts, []]
+    kept = _LAST[1]
     for seen_updates, seen_refs, seen_paths, result in kept:
         if seen_refs is refs and seen_paths is paths and seen_updates == key:
             return list(result[0]), result[1]
@@ -73,22 +75,10 @@ def touched(facts: Facts, updates: list[RefUpdate], refs: Matcher | None,
     return found, submodules
 
 
-# facts -> what touched() found for it (updates, refs matcher, paths matcher, result); kept only
-# as long as the facts object lives (a replay judges many changes, each with its own facts)
-_TOUCHED: Any = None
-
-
-def _weakrefable(facts: Facts) -> bool:
-    global _TOUCHED
-    if _TOUCHED is None:
-        import weakref
-
-        _TOUCHED = weakref.WeakKeyDictionary()
-    try:
-        _TOUCHED.get(facts)
-    except TypeError:  # no weak references to it (a class with __slots__): not kept
-        return False
-    return True
+# The facts object touched() last worked for (held, so no other object can take its id) and what
+# it found for it: (updates, refs matcher, paths matcher, result). One entry: the rules of one
+# decision run one after another; a replay's next change replaces it.
+_LAST: list[Any] = []
 
 
 def is_binary(data: bytes) -> bool:
