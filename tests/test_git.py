@@ -55,7 +55,7 @@ def test_parallel_diff_tree_gives_the_same_commits_as_one_process(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_large_push_is_judged_through_the_parallel_path(tmp_path: Path) -> None:
+def test_large_push_is_judged_through_the_streamed_log(tmp_path: Path) -> None:
     fast_import(tmp_path / "src.git", 2500, bad_at=1700)
     server = Server(tmp_path, 'version: 1\nname: big\nrules: [{id: no-gguf, deny_paths: ["*.gguf"]}]\n')
     result = git("push", "--porcelain", str(server.path), "main", cwd=tmp_path / "src.git", check=False)
@@ -225,3 +225,31 @@ def test_output_parsed_while_git_writes_it_equals_the_whole_output_parsed(tmp_pa
     assert repo.commits(oids) == whole
     monkeypatch.setattr(git_module, "PARALLEL_MIN", 50)  # 8 chunks of 50: the parallel, streamed path
     assert repo.commits(oids) == whole
+
+
+@pytest.mark.parametrize("bad_at", [40, 1900])
+def test_a_walk_past_the_single_log_is_finished_by_parallel_diff_tree_and_judged_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad_at: int) -> None:
+    """Past SMALL_PUSH commits the hook's walk keeps what `git log` parsed and diffs the rest over
+    parallel diff-tree processes: a denied path in either part (an old commit, listed after the
+    first SMALL_PUSH, or a recent one) is found, and every commit is judged once."""
+    from engine.change import Actor, Change, RefUpdate
+    from engine.facts import gitfacts
+    from engine.facts.gitfacts import GitFacts
+    from engine.judge import judge
+    from engine.policy.compile import compile_policy
+
+    fast_import(tmp_path / "r.git", 2000, bad_at=bad_at)
+    monkeypatch.setattr(gitfacts, "SMALL_PUSH", 300)
+    monkeypatch.setattr(git_module, "PARALLEL_MIN", 100)
+    repo = Git(str(tmp_path / "r.git"))
+    head = repo.ref("refs/heads/main")
+    assert head is not None
+    policy = compile_policy(b'version: 1\nname: big\nrules: [{id: no-gguf, deny_paths: ["*.gguf"]}]\n', "p.yml")
+    change = Change((RefUpdate("0" * 40, head, b"refs/heads/main"),), Actor("ann", "cli", "--actor"), "push")
+    facts = GitFacts(repo, change, server_refs=[], policy=policy)
+    decision = judge(policy, facts)
+    [outcome] = decision.outcomes
+    assert outcome.status == "fail" and any("models/leak.gguf" in line for line in outcome.seen)
+    [judged] = decision.judged
+    assert len(judged.commits) == len(set(judged.commits)) == 2000
