@@ -277,7 +277,8 @@ class Git:
             raise GitError("a blob name cannot contain a newline")
         if not specs:
             return []
-        out = self.run("cat-file", "--buffer", "--batch", stdin="".join(f"{s}\n" for s in specs).encode("utf-8", "surrogateescape"))
+        out = self.run("cat-file", "--buffer", "--batch",
+                       stdin="".join(f"{s}\n" for s in specs).encode("utf-8", "surrogateescape"))
         found: list[tuple[str, bytes] | None] = []
         pos = 0  # an offset, never a shrinking copy of `out`: copies made 20,000 blobs take seconds
         for _ in specs:
