@@ -214,28 +214,8 @@ class Git:
                 unsent[pipes[0][1]] = memoryview(stdin)
             for fd, (kind, _) in role.items():
                 poller.register(fd, select.POLLOUT if kind == "in" else select.POLLIN)
-            while role:
-                for fd, _ in poller.poll():
-                    kind, index = role[fd]
-                    if kind == "in":
-                        try:
-                            unsent[fd] = unsent[fd][os.write(fd, unsent[fd][:1 << 16]):]
-                        except BrokenPipeError:  # the child stopped reading; its exit code will tell
-                            unsent[fd] = unsent[fd][:0]
-                        if unsent[fd]:
-                            continue
-                        chunk = b""
-                    else:
-                        chunk = os.read(fd, 1 << 20)
-                    if chunk:
-                        if kind == "out":
-                            parsers[index].feed(chunk)
-                        else:
-                            errors[index].append(chunk)
-                        continue
-                    poller.unregister(fd)
-                    del role[fd]
-                    os.close(fd)
+            with paused_collection():
+                self._drain(poller, role, unsent, parsers, errors)
             commits: list[Commit] = []
             for index, pid in enumerate(pids):
                 code = _wait(pid)
@@ -251,6 +231,34 @@ class Git:
             for pid in pids:
                 if pid:
                     _reap(pid)
+
+    @staticmethod
+    def _drain(poller: Any, role: dict[int, tuple[str, int]], unsent: dict[int, memoryview],
+               parsers: list[_CommitParser], errors: list[list[bytes]]) -> None:
+        """Feed every stdin and drain every stdout (into its parser) and stderr until all are closed;
+        each fd is closed and dropped from `role` once done."""
+        while role:
+            for fd, _ in poller.poll():
+                kind, index = role[fd]
+                if kind == "in":
+                    try:
+                        unsent[fd] = unsent[fd][os.write(fd, unsent[fd][:1 << 16]):]
+                    except BrokenPipeError:  # the child stopped reading; its exit code will tell
+                        unsent[fd] = unsent[fd][:0]
+                    if unsent[fd]:
+                        continue
+                    chunk = b""
+                else:
+                    chunk = os.read(fd, 1 << 20)
+                if chunk:
+                    if kind == "out":
+                        parsers[index].feed(chunk)
+                    else:
+                        errors[index].append(chunk)
+                    continue
+                poller.unregister(fd)
+                del role[fd]
+                os.close(fd)
 
     def commits(self, oids: Sequence[str]) -> list[Commit]:
         """Commits with the paths each changed against its first parent (roots included).
@@ -451,6 +459,24 @@ def _lines(oids: Sequence[str]) -> bytes:
     return "".join(f"{oid}\n" for oid in oids).encode("ascii")
 
 
+class paused_collection:  # lower case: read as `with paused_collection():`
+    """Python's cyclic garbage collector paused for a block: parsing a large push allocates hundreds
+    of thousands of tuples, none in a cycle, and every collection pass would scan them all again
+    (80,000 commits: a third to a half of the parse). Reference counting still frees everything."""
+
+    def __enter__(self) -> None:
+        import gc
+
+        self._was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        import gc
+
+        if self._was:
+            gc.enable()
+
+
 class _CommitParser:
     """Commits from one `log --raw -z` style output fed in pieces as git writes it.
 
@@ -497,7 +523,8 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
     commits per push.
     """
     commits: list[Commit] = []
-    _parse_tokens(out.split(b"\0"), commits, final=True)
+    with paused_collection():
+        _parse_tokens(out.split(b"\0"), commits, final=True)
     return commits
 
 

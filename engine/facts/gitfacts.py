@@ -18,7 +18,7 @@ from engine.decision import Judged
 from engine.facts.content import Blobs, ContentCache
 from engine.facts.interface import ChangeFacts, TrustError, Unjudgeable
 from engine.facts.live import LiveSources
-from engine.git import Git, GitError
+from engine.git import Git, GitError, paused_collection
 from engine.policy.patterns import Matcher
 
 TYPE_CHECKING = False
@@ -292,10 +292,11 @@ class GitFacts(ChangeFacts, LiveSources):
         index = self._index.get(key)
         if index is None:
             index = {}
-            for oid in oids:
-                commit = self._commits[oid]
-                for changed in commit.paths:
-                    index.setdefault(changed.path, []).append((commit, changed.status))
+            with paused_collection():  # a list and a tuple per path: nothing in a cycle to collect
+                for oid in oids:
+                    commit = self._commits[oid]
+                    for changed in commit.paths:
+                        index.setdefault(changed.path, []).append((commit, changed.status))
             self._index[key] = index
         return index
 
