@@ -40,8 +40,10 @@ if TYPE_CHECKING:
 _SCRUB = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR",
           "GIT_REPLACE_REF_BASE", "GIT_GRAFT_FILE", "GIT_SHALLOW_FILE")
 # Objects as stored: no replacement refs, no grafts (a graft file that cannot exist).
+# GIT_FLUSH=0: no flush after every record into a pipe (rev-list, log); changegate reads whole
+# outputs, and thousands of tiny reads cost more than the walk itself.
 _AS_STORED = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": "/dev/null/no-grafts",
-              "GIT_TERMINAL_PROMPT": "0"}
+              "GIT_TERMINAL_PROMPT": "0", "GIT_FLUSH": "0"}
 # One header per commit from diff-tree: oid, tree, parents, author name and email, committer name and email.
 _FORMAT = "--format=%H%x00%T%x00%P%x00%an%x00%ae%x00%cn%x00%ce"
 _HEADER_FIELDS = 7
@@ -113,7 +115,7 @@ class Git:
         if not oids:
             return []
         suffix = "^{}" if peel else ""
-        out = self.run("cat-file", "--batch-check=%(objectname) %(objecttype)",
+        out = self.run("cat-file", "--buffer", "--batch-check=%(objectname) %(objecttype)",
                        stdin="".join(f"{oid}{suffix}\n" for oid in oids).encode("ascii"))
         found: list[tuple[str, str] | None] = []
         for line in out.decode("ascii", "replace").splitlines():
@@ -125,11 +127,11 @@ class Git:
         """The size in bytes of each blob; None where the object is missing or not a blob. One process."""
         if not oids:
             return []
-        out = self.run("cat-file", "--batch-check=%(objecttype) %(objectsize)", stdin=_lines(oids))
+        out = self.run("cat-file", "--buffer", "--batch-check=%(objecttype) %(objectsize)", stdin=_lines(oids))
         sizes: list[int | None] = []
-        for line in out.decode("ascii", "replace").splitlines():
-            kind, _, size = line.partition(" ")  # "<oid> missing" has no second field that is a size
-            sizes.append(int(size) if kind == "blob" and size.isdigit() else None)
+        for line in out.splitlines():
+            kind, _, size = line.partition(b" ")  # "<oid> missing" has no second field that is a size
+            sizes.append(int(size) if kind == b"blob" and size.isdigit() else None)
         return sizes
 
     def tree_paths(self, tree: str) -> list[tuple[bytes, str, str]]:
@@ -168,60 +170,110 @@ class Git:
         return [(line[0], tuple(line[1:])) for line in (raw.split() for raw in out.decode("ascii").splitlines())]
 
     def log(self, include: Sequence[str], *, exclude: Sequence[str] = (), exclude_all_refs: bool = False,
-            limit: int) -> list[Commit]:
-        """Like rev_list with each commit's changed paths, in one process; at most `limit` commits.
+            limit: int | None = None) -> list[Commit]:
+        """Like rev_list with each commit's changed paths, in one process (at most `limit` commits).
 
-        One spawn is what a small push can afford; callers fall back to rev_list +
-        commits() (parallel) when the limit is reached.
+        The output is parsed while git is still writing it, so on a large push Python's parsing
+        overlaps git's diffing instead of following it, and the whole output is never held at once.
         """
         if not include:
             return []
-        out = self.run(*_walk("log", include, exclude_all_refs), f"--max-count={limit}", "-z", "--raw",
-                       "--no-abbrev", "--no-renames", "--root", "--diff-merges=first-parent", "--no-ext-diff",
-                       "--no-color", "--no-show-signature", _FORMAT, stdin=_negations(exclude))
-        return parse_diff_tree(out)
+        argv = ["git", f"--git-dir={self.git_dir}", *_walk("log", include, exclude_all_refs),
+                *([f"--max-count={limit}"] if limit is not None else []), "-z", "--raw",
+                "--no-abbrev", "--no-renames", "--root", "--diff-merges=first-parent", "--no-ext-diff",
+                "--no-color", "--no-show-signature", _FORMAT]
+        return self._parsed_while_written([(argv, _negations(exclude))])
+
+    def _parsed_while_written(self, commands: Sequence[tuple[list[str], bytes]]) -> list[Commit]:
+        """Run `log --raw -z` style commands (argv, stdin) at the same time and parse their outputs
+        as they arrive (a commit once all of it has): their commits, in command order. One poll()
+        loop feeds every stdin and drains every stdout and stderr, so no process can block another;
+        every process is collected whatever happens. Pipes only: importing tempfile would cost a
+        one-commit push more than this saves it."""
+        import select
+
+        pids: list[int] = []  # 0: collected
+        parsers: list[_CommitParser] = []
+        errors: list[list[bytes]] = []
+        poller = select.poll()
+        role: dict[int, tuple[str, int]] = {}  # open fd -> ("in" | "out" | "err", command index)
+        unsent: dict[int, memoryview] = {}
+        try:
+            for index, (argv, stdin) in enumerate(commands):
+                pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]  # the child's ends lose O_CLOEXEC in dup2
+                for kind, fd in (("in", pipes[0][1]), ("out", pipes[1][0]), ("err", pipes[2][0])):
+                    role[fd] = (kind, index)
+                parsers.append(_CommitParser(argv[2]))
+                errors.append([])
+                try:
+                    pids.append(_spawn(argv, self._env, [pipes[0][0], pipes[1][1], pipes[2][1]]))
+                finally:
+                    for fd in (pipes[0][0], pipes[1][1], pipes[2][1]):
+                        os.close(fd)
+                os.set_blocking(pipes[0][1], False)
+                unsent[pipes[0][1]] = memoryview(stdin)
+            for fd, (kind, _) in role.items():
+                poller.register(fd, select.POLLOUT if kind == "in" else select.POLLIN)
+            with paused_collection():
+                self._drain(poller, role, unsent, parsers, errors)
+            commits: list[Commit] = []
+            for index, pid in enumerate(pids):
+                code = _wait(pid)
+                pids[index] = 0  # collected: never signal a reused pid
+                if code != 0:
+                    raise GitError(f"git {parsers[index].command} failed ({code}): "
+                                   f"{_first_line(b''.join(errors[index]))}")
+                commits += parsers[index].finish()
+            return commits
+        finally:
+            for fd in role:
+                os.close(fd)
+            for pid in pids:
+                if pid:
+                    _reap(pid)
+
+    @staticmethod
+    def _drain(poller: Any, role: dict[int, tuple[str, int]], unsent: dict[int, memoryview],
+               parsers: list[_CommitParser], errors: list[list[bytes]]) -> None:
+        """Feed every stdin and drain every stdout (into its parser) and stderr until all are closed;
+        each fd is closed and dropped from `role` once done."""
+        while role:
+            for fd, _ in poller.poll():
+                kind, index = role[fd]
+                if kind == "in":
+                    try:
+                        unsent[fd] = unsent[fd][os.write(fd, unsent[fd][:1 << 16]):]
+                    except BrokenPipeError:  # the child stopped reading; its exit code will tell
+                        unsent[fd] = unsent[fd][:0]
+                    if unsent[fd]:
+                        continue
+                    chunk = b""
+                else:
+                    chunk = os.read(fd, 1 << 20)
+                if chunk:
+                    if kind == "out":
+                        parsers[index].feed(chunk)
+                    else:
+                        errors[index].append(chunk)
+                    continue
+                poller.unregister(fd)
+                del role[fd]
+                os.close(fd)
 
     def commits(self, oids: Sequence[str]) -> list[Commit]:
         """Commits with the paths each changed against its first parent (roots included).
 
         Large lists are split over parallel diff-tree processes: diffing is git's
         single-threaded hot spot on a big push, and in pre-receive the cores are idle
-        (index-pack has finished). Temporary files, not pipes, so none can block.
+        (index-pack has finished). Each one's output is parsed while it is written, so
+        Python's parsing overlaps git's diffing.
         """
         if not oids:
             return []
         jobs = min(os.cpu_count() or 1, MAX_JOBS, len(oids) // PARALLEL_MIN) or 1
-        if jobs == 1:
-            return parse_diff_tree(self.run(*_DIFF_TREE, stdin=_lines(oids)))
-        import tempfile
-
-        running = []
-        try:
-            for k in range(jobs):
-                chunk = oids[k * len(oids) // jobs:(k + 1) * len(oids) // jobs]
-                files = [tempfile.TemporaryFile() for _ in range(3)]  # stdin, stdout, stderr
-                files[0].write(_lines(chunk))
-                files[0].flush()
-                os.lseek(files[0].fileno(), 0, os.SEEK_SET)
-                pid = _spawn(["git", f"--git-dir={self.git_dir}", *_DIFF_TREE], self._env,
-                             [f.fileno() for f in files])
-                running.append((pid, files))
-            commits: list[Commit] = []
-            for index, (pid, (_, out, err)) in enumerate(running):
-                code = _wait(pid)
-                running[index] = (0, running[index][1])  # collected: never signal a reused pid
-                if code != 0:
-                    err.seek(0)
-                    raise GitError(f"git diff-tree failed ({code}): {_first_line(err.read())}")
-                out.seek(0)
-                commits.extend(parse_diff_tree(out.read()))
-            return commits
-        finally:
-            for pid, files in running:
-                if pid:
-                    _reap(pid)
-                for f in files:
-                    f.close()
+        argv = ["git", f"--git-dir={self.git_dir}", *_DIFF_TREE]
+        return self._parsed_while_written([
+            (argv, _lines(oids[k * len(oids) // jobs:(k + 1) * len(oids) // jobs])) for k in range(jobs)])
 
     def blob_with_id(self, spec: str) -> tuple[str, bytes] | None:
         """(object id, contents) of the blob `spec` (REV:PATH) names, or None; one process."""
@@ -233,7 +285,8 @@ class Git:
             raise GitError("a blob name cannot contain a newline")
         if not specs:
             return []
-        out = self.run("cat-file", "--batch", stdin="".join(f"{s}\n" for s in specs).encode("utf-8", "surrogateescape"))
+        out = self.run("cat-file", "--buffer", "--batch",
+                       stdin="".join(f"{s}\n" for s in specs).encode("utf-8", "surrogateescape"))
         found: list[tuple[str, bytes] | None] = []
         pos = 0  # an offset, never a shrinking copy of `out`: copies made 20,000 blobs take seconds
         for _ in specs:
@@ -256,7 +309,7 @@ class Git:
         any byte (NUL included) is read exactly."""
         if not oids:
             return []
-        out = self.run("cat-file", "--batch", stdin=_lines(oids))
+        out = self.run("cat-file", "--buffer", "--batch", stdin=_lines(oids))
         found: list[bytes | None] = []
         pos = 0
         for _ in oids:
@@ -351,7 +404,7 @@ class Git:
             os.lseek(request.fileno(), 0, os.SEEK_SET)
             read_end, write_end = os.pipe2(os.O_CLOEXEC)
             try:
-                pid = _spawn(["git", f"--git-dir={self.git_dir}", "cat-file", "--batch"], self._env,
+                pid = _spawn(["git", f"--git-dir={self.git_dir}", "cat-file", "--buffer", "--batch"], self._env,
                              [request.fileno(), write_end, err.fileno()])
             except OSError:
                 os.close(read_end)
@@ -360,14 +413,10 @@ class Git:
                 os.close(write_end)
             stream = _Stream(read_end)
             try:
+                record = stream.record
                 for oid, keep in wanted:
-                    fields = stream.line().split(b" ")
-                    if len(fields) != 3 or not fields[2].isdigit():  # "<oid> missing"
-                        yield oid, -1, b""
-                        continue
-                    size = int(fields[2])
-                    data = stream.take(size + 1, keep)[:size]  # with the newline after the contents
-                    yield (oid, size, data) if fields[1] == b"blob" else (oid, -1, b"")
+                    kind, size, data = record(keep)
+                    yield (oid, size, data) if kind == b"blob" else (oid, -1, b"")  # size -1: "<oid> missing"
                 code, pid = _wait(pid), 0
                 if code != 0:
                     err.seek(0)
@@ -410,6 +459,57 @@ def _lines(oids: Sequence[str]) -> bytes:
     return "".join(f"{oid}\n" for oid in oids).encode("ascii")
 
 
+class paused_collection:  # lower case: read as `with paused_collection():`
+    """Python's cyclic garbage collector paused for a block: parsing a large push allocates hundreds
+    of thousands of tuples, none in a cycle, and every collection pass would scan them all again
+    (80,000 commits: a third to a half of the parse). Reference counting still frees everything."""
+
+    def __enter__(self) -> None:
+        import gc
+
+        self._was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        import gc
+
+        if self._was:
+            gc.enable()
+
+
+class _CommitParser:
+    """Commits from one `log --raw -z` style output fed in pieces as git writes it.
+
+    What is not parsed yet is parsed again once it has doubled: a commit whose end has not
+    arrived (100,000 paths) is retried a few times, never once per read.
+    """
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.commits: list[Commit] = []
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._due = 1 << 16
+
+    def feed(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._size += len(chunk)
+        if self._size >= self._due:
+            tokens = b"".join(self._pending).split(b"\0")
+            rest = b"\0".join(tokens[_parse_tokens(tokens, self.commits, final=False):])
+            self._pending, self._size = [rest], len(rest)
+            self._due = max(1 << 16, 2 * self._size)
+
+    def finish(self) -> list[Commit]:
+        """The commits, once the output has ended; GitError if it ends in something else."""
+        tokens = b"".join(self._pending).split(b"\0")
+        used = _parse_tokens(tokens, self.commits, final=True)
+        if any(tokens[used:]):
+            raise GitError(f"git {self.command} gave output that is not a commit listing "
+                           f"({b'/'.join(tokens[used:used + 2])[:60]!r})")
+        return self.commits
+
+
 def parse_diff_tree(out: bytes) -> list[Commit]:
     """Parse `diff-tree --stdin -z --always --format=...` (or `log -z --raw`) output.
 
@@ -422,11 +522,23 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
     the new id and mode sit at fixed offsets from the end. Tight loop: 10,000
     commits per push.
     """
-    tokens = out.split(b"\0")
     commits: list[Commit] = []
-    new_path, new_commit = ChangedPath._make, Commit._make
-    i, end = 0, len(tokens)
+    with paused_collection():
+        _parse_tokens(out.split(b"\0"), commits, final=True)
+    return commits
+
+
+def _parse_tokens(tokens: list[bytes], commits: list[Commit], *, final: bool) -> int:
+    """Append the commits `tokens` (NUL-separated fields, see parse_diff_tree) hold to `commits`;
+    the index of the first token not used. Unless `final`, the last token may be cut short and
+    more may follow, so a commit is taken only once the next one's header shows where it ends."""
+    from functools import partial
+
+    new_path, new_commit = partial(tuple.__new__, ChangedPath), partial(tuple.__new__, Commit)  # no Python frame each
+    i = 0
+    end = len(tokens) if final else len(tokens) - 1  # the last token may be cut short
     while i + _HEADER_FIELDS <= end and tokens[i]:
+        start = i
         oid, tree, parents, name, email, committer_name, committer_email = tokens[i:i + _HEADER_FIELDS]
         i += _HEADER_FIELDS
         size = len(oid)
@@ -441,12 +553,15 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
             paths.append(new_path((tokens[i + 1], text[-1], text[oid_at:-2], text[mode_at:mode_at + 6],
                                    text[old_at:oid_at - 1])))
             i += 2
+        else:
+            if not final:  # the entries may go on in output not read yet
+                return start
         commits.append(new_commit((
             oid.decode(), tree.decode(), tuple(parents.decode().split()),
             name.decode("utf-8", "replace"), email.decode("utf-8", "replace"), tuple(paths),
             committer_name.decode("utf-8", "replace"), committer_email.decode("utf-8", "replace"),
         )))
-    return commits
+    return i
 
 
 class _Stream:
@@ -463,6 +578,27 @@ class _Stream:
             raise GitError("git cat-file stopped before answering every request")
         self.buffer = self.buffer[self.pos:] + chunk
         self.pos = 0
+
+    def record(self, keep: int) -> tuple[bytes, int, bytes]:
+        """One `cat-file --batch` answer: (type, size, the first `keep` bytes of the contents), the
+        contents and the newline after them consumed; size -1 for a "<name> missing" answer. A
+        record already in the buffer (the usual case: small blobs) is cut out without copying."""
+        buffer, pos = self.buffer, self.pos
+        end = buffer.find(b"\n", pos)
+        if end >= 0:
+            fields = buffer[pos:end].split(b" ")
+            if len(fields) != 3 or not fields[2].isdigit():
+                self.pos = end + 1
+                return b"", -1, b""
+            size = int(fields[2])
+            if end + size + 2 <= len(buffer):
+                self.pos = end + size + 2
+                return fields[1], size, buffer[end + 1:end + 1 + min(size, keep)] if keep > 0 else b""
+        fields = self.line().split(b" ")
+        if len(fields) != 3 or not fields[2].isdigit():
+            return b"", -1, b""
+        size = int(fields[2])
+        return fields[1], size, self.take(size + 1, keep)[:size]  # with the newline after the contents
 
     def line(self) -> bytes:
         while (end := self.buffer.find(b"\n", self.pos)) < 0:

@@ -55,7 +55,7 @@ def test_parallel_diff_tree_gives_the_same_commits_as_one_process(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_large_push_is_judged_through_the_parallel_path(tmp_path: Path) -> None:
+def test_large_push_is_judged_through_the_streamed_log(tmp_path: Path) -> None:
     fast_import(tmp_path / "src.git", 2500, bad_at=1700)
     server = Server(tmp_path, 'version: 1\nname: big\nrules: [{id: no-gguf, deny_paths: ["*.gguf"]}]\n')
     result = git("push", "--porcelain", str(server.path), "main", cwd=tmp_path / "src.git", check=False)
@@ -197,3 +197,59 @@ def test_a_signal_handler_raising_around_a_spawn_never_leaves_signals_blocked() 
         signal.signal(signal.SIGALRM, previous)
         os.close(devnull)
     assert blocked_at is None, f"SIGALRM left blocked after spawn #{blocked_at}"
+
+
+def test_output_parsed_while_git_writes_it_equals_the_whole_output_parsed(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """log() and commits() parse git's output as it arrives: a commit whose entries span many
+    reads (3,000 long hostile paths, ~400 KB), commits cut anywhere between reads, and the
+    parallel path must give exactly what parsing the whole output at once gives."""
+    stream = bytearray()
+    for n in range(1, 401):
+        stream += f"commit refs/heads/main\ncommitter T <t@example.com> {1_700_000_000 + n} +0000\n".encode()
+        stream += b"data 1\nc\n"
+        names = ([f"vendor/{'d' * 90}/{k}:\n:{'e' * 20}.bin" for k in range(3000)] if n == 200
+                 else [f"src/f{n % 97}.py", f"\n:weird {n}"])
+        for name in names:
+            quoted = name.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+            stream += f'M 100644 inline "{quoted}"\ndata 2\n{n % 10}\n\n'.encode()
+    path = tmp_path / "r.git"
+    git("init", "-q", "--bare", "-b", "main", str(path), cwd=tmp_path)
+    git("fast-import", "--quiet", cwd=path, stdin=bytes(stream))
+    repo = Git(str(path))
+    oids = [oid for oid, _ in repo.rev_list(["main"])]
+    whole = git_module.parse_diff_tree(repo.run(*git_module._DIFF_TREE, stdin="".join(f"{o}\n" for o in oids).encode()))
+    assert len(whole) == 400 and max(len(c.paths) for c in whole) == 3000
+    assert b"vendor/" + b"d" * 90 + b"/7:\n:" + b"e" * 20 + b".bin" in {p.path for c in whole for p in c.paths}
+    assert repo.log(["main"]) == whole
+    assert repo.commits(oids) == whole
+    monkeypatch.setattr(git_module, "PARALLEL_MIN", 50)  # 8 chunks of 50: the parallel, streamed path
+    assert repo.commits(oids) == whole
+
+
+@pytest.mark.parametrize("bad_at", [40, 1900])
+def test_a_walk_past_the_single_log_is_finished_by_parallel_diff_tree_and_judged_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad_at: int) -> None:
+    """Past SMALL_PUSH commits the hook's walk keeps what `git log` parsed and diffs the rest over
+    parallel diff-tree processes: a denied path in either part (an old commit, listed after the
+    first SMALL_PUSH, or a recent one) is found, and every commit is judged once."""
+    from engine.change import Actor, Change, RefUpdate
+    from engine.facts import gitfacts
+    from engine.facts.gitfacts import GitFacts
+    from engine.judge import judge
+    from engine.policy.compile import compile_policy
+
+    fast_import(tmp_path / "r.git", 2000, bad_at=bad_at)
+    monkeypatch.setattr(gitfacts, "SMALL_PUSH", 300)
+    monkeypatch.setattr(git_module, "PARALLEL_MIN", 100)
+    repo = Git(str(tmp_path / "r.git"))
+    head = repo.ref("refs/heads/main")
+    assert head is not None
+    policy = compile_policy(b'version: 1\nname: big\nrules: [{id: no-gguf, deny_paths: ["*.gguf"]}]\n', "p.yml")
+    change = Change((RefUpdate("0" * 40, head, b"refs/heads/main"),), Actor("ann", "cli", "--actor"), "push")
+    facts = GitFacts(repo, change, server_refs=[], policy=policy)
+    decision = judge(policy, facts)
+    [outcome] = decision.outcomes
+    assert outcome.status == "fail" and any("models/leak.gguf" in line for line in outcome.seen)
+    [judged] = decision.judged
+    assert len(judged.commits) == len(set(judged.commits)) == 2000

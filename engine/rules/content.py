@@ -15,7 +15,7 @@ from engine.rules.base import short
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NamedTuple
+    from typing import Any, NamedTuple
 
     from engine.facts.interface import Facts
     from engine.policy.patterns import Matcher
@@ -25,7 +25,6 @@ else:
 BINARY_PROBE = 8000  # git's own test: a NUL byte among the first 8,000 bytes makes a file binary
 _VERB = {"A": "adds", "M": "changes", "T": "changes the type of"}
 _SUBMODULE = "160000"
-_NO_OID = frozenset("0")
 
 
 class Touch(NamedTuple):
@@ -42,7 +41,17 @@ class Touch(NamedTuple):
 def touched(facts: Facts, updates: list[RefUpdate], refs: Matcher | None,
             paths: Matcher | None) -> tuple[list[Touch], int]:
     """Every blob the new commits add or change at a path `paths` covers (None: every path), in
-    commit order, and how many submodule entries (commits, no contents) they bring there."""
+    commit order, and how many submodule entries (commits, no contents) they bring there.
+
+    Worked out once per facts, updates and matchers (the very objects): deny_secrets and
+    deny_unsafe_models over the same paths share one list instead of walking every path twice."""
+    key = tuple(updates)
+    if not _LAST or _LAST[0] is not facts:
+        _LAST[:] = [facts, []]
+    kept = _LAST[1]
+    for seen_updates, seen_refs, seen_paths, result in kept:
+        if seen_refs is refs and seen_paths is paths and seen_updates == key:
+            return list(result[0]), result[1]
     verdicts: dict[bytes, bool] = {}
     found: list[Touch] = []
     new = Touch._make  # a plain tuple construction: a large push brings tens of thousands
@@ -60,9 +69,16 @@ def touched(facts: Facts, updates: list[RefUpdate], refs: Matcher | None,
                 if changed.mode == _SUBMODULE:
                     submodules += 1
                     continue
-                old = changed.old_oid if changed.status == "M" and not _NO_OID.issuperset(changed.old_oid) else ""
+                old = changed.old_oid if changed.status == "M" and changed.old_oid.strip("0") else ""
                 found.append(new((u, commit, changed.status, changed.path, changed.oid, old)))
+    kept.append((key, refs, paths, (tuple(found), submodules)))
     return found, submodules
+
+
+# The facts object touched() last worked for (held, so no other object can take its id) and what
+# it found for it: (updates, refs matcher, paths matcher, result). One entry: the rules of one
+# decision run one after another; a replay's next change replaces it.
+_LAST: list[Any] = []
 
 
 def is_binary(data: bytes) -> bool:

@@ -174,3 +174,28 @@ def test_the_screen_is_kept_in_the_servers_cache_and_a_damaged_entry_is_rebuilt(
     result = clone.push("HEAD:refs/heads/main")
     assert result.code != 0 and "prompts/a.txt: line 1: GitHub Token" in result.remote
     assert '"key": "forged"' not in entry.read_text()
+
+
+def test_content_rules_over_different_paths_each_judge_their_own_files(tmp_path: Path) -> None:
+    """The files a content rule covers are worked out once per decision and shared by rules
+    whose refs and paths are the very same matchers: two rules of one kind over different paths
+    must each still judge their own (a share keyed on the kind alone would hand the second rule
+    the first one's clean files, and let the key and the pickle through)."""
+    policy = ("version: 1\nname: content\nrules:\n"
+              "  - id: docs-secrets\n    deny_secrets: {paths: ['docs/']}\n"
+              "  - id: prompt-secrets\n    deny_secrets: {paths: ['prompts/']}\n"
+              "  - id: docs-models\n    deny_unsafe_models: {paths: ['docs/']}\n"
+              "  - id: weights-models\n    deny_unsafe_models: {paths: ['weights/']}\n")
+    server, clone = protected(tmp_path, policy)
+    clone.write("docs/readme.md", "nothing to see\n")
+    clone.write("prompts/system.txt", f"key {AWS_KEY}\n")
+    clone.write("weights/model.bin", evil_pickle())
+    clone.commit("a key and a pickle outside docs/")
+    result = clone.push("HEAD:refs/heads/main")
+    assert result.code != 0
+    status = {o["rule"]: o["status"] for o in outcomes(server)}
+    assert status == {"docs-secrets": "pass", "prompt-secrets": "fail", "docs-models": "pass",
+                      "weights-models": "fail"}
+    assert "prompts/system.txt: line 1: AWS Access Key" in result.remote
+    assert "weights/model.bin" in result.remote
+    assert server.rev("refs/heads/main") != clone.head()

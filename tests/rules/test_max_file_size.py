@@ -217,13 +217,14 @@ def test_only_rules_of_this_kind_ask_git_for_blob_sizes(tmp_path: Path) -> None:
     clone.write("b.txt", b"b" * 200)  # of a size a pointer can have, so it is read
     clone.commit("sized")
     assert clone.push("HEAD:refs/heads/main", env={"GIT_TRACE": str(trace)}).code == 0
-    assert cat_files(trace) == ["git cat-file '--batch-check=%(objecttype) %(objectsize)'", "git cat-file --batch"]
+    assert cat_files(trace) == ["git cat-file --buffer '--batch-check=%(objecttype) %(objectsize)'",
+                                "git cat-file --buffer --batch"]
     trace.unlink()
     clone.write("c.txt", b"c" * (POINTER_MIN - 1))
     clone.write("d.txt", b"d" * 1024)
     clone.commit("no pointer can be this small or this large")
     assert clone.push("HEAD:refs/heads/main", env={"GIT_TRACE": str(trace)}).code == 0
-    assert cat_files(trace) == ["git cat-file '--batch-check=%(objecttype) %(objectsize)'"]
+    assert cat_files(trace) == ["git cat-file --buffer '--batch-check=%(objecttype) %(objectsize)'"]
 
 
 def cat_files(trace: Path) -> list[str]:
