@@ -11,12 +11,14 @@ added in one commit of a push and removed in a later one is still added by the f
 from __future__ import annotations
 
 from engine.change import Commit, RefUpdate, show
-from engine.rules.base import short
+from engine.rules.base import Rule, short
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NamedTuple
 
+    from engine.decision import Outcome
+    from engine.facts.content import ContentLimit
     from engine.facts.interface import Facts
     from engine.policy.patterns import Matcher
 else:
@@ -25,6 +27,29 @@ else:
 BINARY_PROBE = 8000  # git's own test: a NUL byte among the first 8,000 bytes makes a file binary
 _VERB = {"A": "adds", "M": "changes", "T": "changes the type of"}
 _SUBMODULE = "160000"
+
+
+class ContentRule(Rule):
+    """What the content kinds declare alike: they read the changed files at their `paths`, within
+    two caps (`max_file_size`, `max_push_size`), and past the per-push cap they fail closed."""
+
+    pattern_fields = ("paths",)
+    reads_paths = True
+    reading = "read"  # what the rule does to a file, in its messages
+    lighter = "push fewer commits at a time"  # how a pusher stays under the per-push cap
+
+    def caps(self) -> tuple[int, int]:
+        """(per file, per push) in bytes."""
+        from engine.rules.max_file_size import parse_size
+
+        return parse_size(self.params.max_file_size), parse_size(self.params.max_push_size)
+
+    def over_push_cap(self, exc: ContentLimit) -> Outcome:
+        cap = self.params.max_push_size
+        return self.outcome(
+            "fail", f"cannot {self.reading} the new files: {exc} (max_push_size {cap})",
+            required=f"the files this rule {self.reading}s in one push come to at most max_push_size {cap}",
+            fix=f"{self.lighter}; or an administrator raises max_push_size")
 
 
 class Touch(NamedTuple):

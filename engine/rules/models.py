@@ -21,9 +21,8 @@ import struct
 from engine.change import show
 from engine.decision import Outcome
 from engine.facts.content import ContentLimit
-from engine.rules.base import Rule
-from engine.rules.content import Touch, is_binary, plural, touched, what
-from engine.rules.max_file_size import format_size, parse_size
+from engine.rules.content import ContentRule, Touch, is_binary, plural, touched, what
+from engine.rules.max_file_size import format_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,25 +56,20 @@ class Verdict(NamedTuple):
     error: str = ""  # why it could not be judged
 
 
-class DenyUnsafeModels(Rule):
+class DenyUnsafeModels(ContentRule):
     kind = "deny_unsafe_models"
     Params = DenyUnsafeModelsParams
     params: DenyUnsafeModelsParams
-    pattern_fields = ("paths",)
-    reads_paths = True
+    reading = "judge"
+    lighter = "push fewer commits or smaller files at a time (model weights belong in a model registry)"
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
-        max_file, max_push = parse_size(self.params.max_file_size), parse_size(self.params.max_push_size)
+        max_file, max_push = self.caps()
         touches, submodules = touched(facts, updates, self.refs, self.patterns.get("paths"))
         try:
             blobs = facts.blob_contents([t.oid for t in touches], max_blob=max_file, max_total=max_push, head=HEAD)
         except ContentLimit as exc:
-            return self.outcome(
-                "fail", f"cannot judge the new files: {exc} (max_push_size {self.params.max_push_size})",
-                required=f"the files this rule reads in one push come to at most max_push_size "
-                         f"{self.params.max_push_size}",
-                fix="push fewer commits or smaller files at a time (model weights belong in a model registry); "
-                    "or an administrator raises max_push_size")
+            return self.over_push_cap(exc)
         verdicts: dict[str, Verdict] = {}
         safe = frozenset(self.params.safe_globals or ())
         for t in touches:

@@ -20,9 +20,8 @@ import re
 
 from engine.decision import Outcome
 from engine.facts.content import ContentLimit
-from engine.rules.base import Rule
-from engine.rules.content import Touch, is_binary, lines_of, plural, touched, what
-from engine.rules.max_file_size import format_size, parse_size
+from engine.rules.content import ContentRule, Touch, is_binary, lines_of, plural, touched, what
+from engine.rules.max_file_size import format_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,15 +83,14 @@ class BaselineError(Exception):
     """The baseline file exists but is not a detect-secrets baseline."""
 
 
-class DenySecrets(Rule):
+class DenySecrets(ContentRule):
     kind = "deny_secrets"
     Params = DenySecretsParams
     params: DenySecretsParams
-    pattern_fields = ("paths",)
-    reads_paths = True
+    reading = "scan"
 
     def evaluate(self, facts: Facts, updates: list[RefUpdate]) -> Outcome:
-        max_file, max_push = parse_size(self.params.max_file_size), parse_size(self.params.max_push_size)
+        max_file, max_push = self.caps()
         touches, submodules = touched(facts, updates, self.refs, self.patterns.get("paths"))
         try:
             silenced = self._baseline(facts)
@@ -124,11 +122,7 @@ class DenySecrets(Rule):
             if olds:
                 blobs = facts.blob_contents(news + olds, max_blob=max_file, max_total=max_push)
         except ContentLimit as exc:
-            return self.outcome(
-                "fail", f"cannot scan the new files: {exc} (max_push_size {self.params.max_push_size})",
-                required=f"the files this rule scans in one push come to at most max_push_size "
-                         f"{self.params.max_push_size}",
-                fix="push fewer commits at a time; or an administrator raises max_push_size")
+            return self.over_push_cap(exc)
         todo: dict[tuple[bytes, str, str], list[tuple[int, str]]] = {}  # (path, old, new) -> candidate lines
         for t in touches:
             key = (t.path, t.old_oid, t.oid)
