@@ -480,8 +480,10 @@ class paused_collection:  # lower case: read as `with paused_collection():`
 class _CommitParser:
     """Commits from one `log --raw -z` style output fed in pieces as git writes it.
 
-    What is not parsed yet is parsed again once it has doubled: a commit whose end has not
-    arrived (100,000 paths) is retried a few times, never once per read.
+    A commit whose end has not arrived yet (100,000 paths) stays open: the entries already
+    parsed are kept, and parsing resumes after them, so no entry is parsed twice. What is
+    left unparsed (at most the last, cut-short token) is joined with the next pieces once
+    they have doubled it.
     """
 
     def __init__(self, command: str) -> None:
@@ -490,20 +492,22 @@ class _CommitParser:
         self._pending: list[bytes] = []
         self._size = 0
         self._due = 1 << 16
+        self._open: _Open | None = None
 
     def feed(self, chunk: bytes) -> None:
         self._pending.append(chunk)
         self._size += len(chunk)
         if self._size >= self._due:
             tokens = b"".join(self._pending).split(b"\0")
-            rest = b"\0".join(tokens[_parse_tokens(tokens, self.commits, final=False):])
+            used, self._open = _parse_tokens(tokens, self.commits, final=False, resume=self._open)
+            rest = b"\0".join(tokens[used:])
             self._pending, self._size = [rest], len(rest)
             self._due = max(1 << 16, 2 * self._size)
 
     def finish(self) -> list[Commit]:
         """The commits, once the output has ended; GitError if it ends in something else."""
         tokens = b"".join(self._pending).split(b"\0")
-        used = _parse_tokens(tokens, self.commits, final=True)
+        used, _ = _parse_tokens(tokens, self.commits, final=True, resume=self._open)
         if any(tokens[used:]):
             raise GitError(f"git {self.command} gave output that is not a commit listing "
                            f"({b'/'.join(tokens[used:used + 2])[:60]!r})")
@@ -528,23 +532,35 @@ def parse_diff_tree(out: bytes) -> list[Commit]:
     return commits
 
 
-def _parse_tokens(tokens: list[bytes], commits: list[Commit], *, final: bool) -> int:
-    """Append the commits `tokens` (NUL-separated fields, see parse_diff_tree) hold to `commits`;
-    the index of the first token not used. Unless `final`, the last token may be cut short and
-    more may follow, so a commit is taken only once the next one's header shows where it ends."""
+# A commit whose entries may go on: its seven header fields and the entries parsed so far.
+_Open = tuple[list[bytes], list[ChangedPath]]
+
+
+def _parse_tokens(tokens: list[bytes], commits: list[Commit], *, final: bool,
+                  resume: _Open | None = None) -> tuple[int, _Open | None]:
+    """Append the commits `tokens` (NUL-separated fields, see parse_diff_tree) hold to `commits`,
+    first finishing `resume`, a commit left open by the previous piece; return the index of the
+    first token not used, and the commit left open (None when `final`). Unless `final`, the last
+    token may be cut short and more may follow, so a commit is closed only once the next one's
+    header shows where it ends."""
     from functools import partial
 
     new_path, new_commit = partial(tuple.__new__, ChangedPath), partial(tuple.__new__, Commit)  # no Python frame each
     i = 0
     end = len(tokens) if final else len(tokens) - 1  # the last token may be cut short
-    while i + _HEADER_FIELDS <= end and tokens[i]:
-        start = i
-        oid, tree, parents, name, email, committer_name, committer_email = tokens[i:i + _HEADER_FIELDS]
-        i += _HEADER_FIELDS
+    while True:
+        if resume is not None:
+            header, paths = resume
+            resume = None
+        elif i + _HEADER_FIELDS <= end and tokens[i]:
+            header, paths = tokens[i:i + _HEADER_FIELDS], []
+            i += _HEADER_FIELDS
+        else:
+            return i, None
+        oid, tree, parents, name, email, committer_name, committer_email = header
         size = len(oid)
         oid_at, mode_at = -size - 2, -2 * size - 10  # "<new mode> <old oid> <new oid> <status>" ends each entry
         old_at = -2 * size - 3
-        paths = []
         while i + 1 < end:
             meta = tokens[i]
             if not (meta[:1] == b":" or meta[:2] == b"\n:"):
@@ -555,13 +571,12 @@ def _parse_tokens(tokens: list[bytes], commits: list[Commit], *, final: bool) ->
             i += 2
         else:
             if not final:  # the entries may go on in output not read yet
-                return start
+                return i, (header, paths)
         commits.append(new_commit((
             oid.decode(), tree.decode(), tuple(parents.decode().split()),
             name.decode("utf-8", "replace"), email.decode("utf-8", "replace"), tuple(paths),
             committer_name.decode("utf-8", "replace"), committer_email.decode("utf-8", "replace"),
         )))
-    return i
 
 
 class _Stream:
