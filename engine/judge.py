@@ -98,8 +98,14 @@ def _rules(policy: dict[str, Any], facts: Facts, built: Sequence[Rule] | None) -
 
 
 def group_matchers(rules: Sequence[Rule]) -> MatcherGroup | None:
-    """Each changed path is matched once against every rule's path patterns: one group for them all."""
+    """Each changed path is matched once against every rule's path patterns: one group for them all
+    (returned, for a caller that forgets its answers between changes). The rules' `refs:` form a
+    second group, so a push builds one pattern set for them instead of one per rule (~1 ms each);
+    refs are never normalised, so sharing the paths' group would make it build a second set."""
     from engine.policy.patterns import MatcherGroup
 
+    refs = [rule.refs for rule in rules if rule.refs is not None]
+    if len(refs) > 1:
+        MatcherGroup(refs)
     matchers = [m for rule in rules for m in (rule.when, *rule.patterns.values()) if m is not None]
     return MatcherGroup(matchers) if len(rules) > 1 and len(matchers) > 1 else None

@@ -19,6 +19,8 @@ normalised patterns. Two full evaluations OR-ed: normalisation only ever adds ma
 
 from __future__ import annotations
 
+import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -322,6 +324,40 @@ def _normalize_body(body: bytes) -> bytes:
 
 # --------------------------------------------------------------------------- match time
 
+def _re2_core() -> Any:
+    """google-re2's C++ binding (`re2._re2`) without running the package's Python wrapper.
+
+    The wrapper (`re2/__init__.py`) imports functools and collections, which nothing else on
+    the push path needs: ~6 ms of every push that matches a pattern. The binding is loaded
+    through a bare stand-in for the package, which is removed at once, so a later `import re2`
+    (the secrets screen, `commit_metadata`) runs the real wrapper, which then finds this
+    binding already loaded. Where the package does not look as expected, the wrapper is used.
+    """
+    import sys
+
+    core = sys.modules.get("re2._re2")
+    if core is not None:
+        return core
+    if "re2" not in sys.modules:
+        for entry in sys.path:
+            folder = os.path.join(entry or ".", "re2")
+            if os.path.isfile(os.path.join(folder, "__init__.py")):
+                stand_in = type(sys)("re2")
+                stand_in.__path__ = [folder]
+                sys.modules["re2"] = stand_in
+                try:
+                    __import__("re2._re2")
+                    return sys.modules["re2._re2"]
+                except ImportError:
+                    sys.modules.pop("re2._re2", None)
+                finally:
+                    del sys.modules["re2"]
+                break
+    from re2 import _re2
+
+    return _re2
+
+
 class _Side:
     """One evaluation (exact or normalised) of several pattern lists at once: one RE2 set over
     every list's patterns, so a name is scanned once however many rules ask about it. Each list
@@ -331,8 +367,7 @@ class _Side:
     __slots__ = ("_dirs", "_flags", "_index", "_owner", "_set")
 
     def __init__(self, lists: Sequence[list[list[Any]]]) -> None:
-        from re2 import _re2  # C++ RE2 without the Python wrapper's extras: ~3 ms, only when matching
-
+        _re2 = _re2_core()
         options = _re2.RE2.Options()
         options.encoding = _re2.RE2.Options.Encoding.LATIN1  # one byte = one character
         options.dot_nl = True
@@ -444,6 +479,8 @@ class Matcher:
 
     def decide(self, name: bytes) -> Verdict | None:
         """Why `name` matches (the deciding pattern; whether only its normalised form matched), or None."""
+        if self._group is not None:
+            return self._group.decide(self, name)
         solo = self._solo or self._build()
         return solo.decide(name).get(0)
 
@@ -457,11 +494,14 @@ class Matcher:
         return self._solo
 
 
+DECIDED_KEPT = 10_000  # names whose verdicts a group keeps for `decide` (refs, mostly), then starts over
+
+
 class MatcherGroup:
     """Matchers that judge the same names (the rules of one policy over one change's paths):
     one RE2 pass per name answers all of them, so a thousand rules cost about what one does."""
 
-    __slots__ = ("_done", "_evaluation", "_members", "_owner")
+    __slots__ = ("_decided", "_done", "_evaluation", "_members", "_owner")
 
     def __init__(self, matchers: Sequence[Matcher]) -> None:
         self._members = list({id(m): m for m in matchers}.values())
@@ -470,12 +510,28 @@ class MatcherGroup:
             m._group = self
         self._evaluation: _Evaluation | None = None
         self._done: list[tuple[Collection[bytes], list[dict[bytes, Verdict]], dict[int, Exception]]] = []
+        self._decided: dict[bytes, dict[int, Verdict]] = {}  # name -> every member's verdict (decide)
 
     def forget(self) -> None:
         """Drop the answers kept for the collections asked so far: a caller that judges change after
         change with one group (`policy replay`) calls it between changes, so the answers do not
         pile up (each is kept for one change's collection of names)."""
         self._done.clear()
+        self._decided.clear()
+
+    def decide(self, matcher: Matcher, name: bytes) -> Verdict | None:
+        """`matcher`'s verdict on one name: the first member to ask about a name (the rules' `refs:`
+        asking about a pushed ref) answers it for every member, from one set built once."""
+        verdicts = self._decided.get(name)
+        if verdicts is None:
+            try:
+                verdicts = (self._evaluation or self._build()).decide(name)
+            except RuntimeError:  # the shared set ran out of memory: this member asks alone
+                return (matcher._solo or matcher._build()).decide(name).get(0)
+            if len(self._decided) >= DECIDED_KEPT:
+                self._decided.clear()
+            self._decided[name] = verdicts
+        return verdicts.get(self._owner[id(matcher)])
 
     def select(self, matcher: Matcher, names: Collection[bytes]) -> dict[bytes, Verdict]:
         owner = self._owner[id(matcher)]
@@ -510,7 +566,7 @@ class MatcherGroup:
                 verdicts = {}
                 for owner, member in enumerate(self._members):
                     try:
-                        verdict = member.decide(name)
+                        verdict = (member._solo or member._build()).decide(name).get(0)
                     except RuntimeError as exc:
                         failed[owner] = exc
                         continue
