@@ -7,7 +7,6 @@ concurrent pushes neither interleave nor lose records.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 
@@ -36,7 +35,9 @@ def record(decision: Decision, *, exit_code: int, policy_source: str) -> dict[st
 
 
 def append(path: str, entry: dict[str, Any]) -> None:
-    line = (json.dumps(entry, ensure_ascii=True, sort_keys=True) + "\n").encode("ascii")
+    from engine.quickjson import dumps
+
+    line = (dumps(entry, sort_keys=True) + "\n").encode("ascii")  # json.dumps's text, without importing json
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
@@ -49,5 +50,7 @@ def append(path: str, entry: dict[str, Any]) -> None:
 
 
 def read(path: str) -> list[dict[str, Any]]:
+    import json
+
     with open(path, encoding="ascii") as f:
         return [json.loads(line) for line in f if line.strip()]

@@ -89,3 +89,26 @@ def test_pushed_objects_are_visible_in_quarantine(tmp_path: Path) -> None:
     result = clone.push("HEAD:refs/heads/main")
     assert result.code != 0 and f"commit {commit[:10]} on refs/heads/main adds deep/er/k.pem" in result.remote
     assert git("cat-file", "-e", commit, cwd=server.path, check=False).code != 0  # quarantine was dropped
+
+
+def test_a_push_imports_nothing_heavy(tmp_path: Path) -> None:
+    """Every push pays for every import: the standard library's json (re, enum), functools,
+    collections, typing, subprocess and importlib cost 1-8 ms each, so the hook path avoids them
+    (engine.quickjson, _signal, google-re2's binding without its wrapper). The installed hook runs
+    a real push with Python's import log on; the log is kept apart from what the pusher sees."""
+    server, clone = setup(tmp_path)
+    hook = server.path / "hooks" / "pre-receive"
+    real = hook.with_name("pre-receive.real")
+    hook.rename(real)
+    interpreter = real.read_text().splitlines()[0][2:].split()[0]
+    log = tmp_path / "imports.log"
+    hook.write_text(f"#!/bin/sh\n'{interpreter}' -I -S -X importtime '{real}' 2>'{log}'\ncode=$?\n"
+                    f"grep -v '^import time:' '{log}' >&2\nexit $code\n")
+    hook.chmod(0o755)
+    clone.commit("paths and refs judged", "src/app.py")
+    result = clone.push("HEAD:refs/heads/main")
+    assert result.code == 0, result.remote
+    imported = {line.split("|")[-1].strip() for line in log.read_text().splitlines() if line.startswith("import time:")}
+    assert {"engine.prereceive", "engine.rules.paths", "re2._re2"} <= imported  # the log is the hook's
+    assert not imported & {"json", "re", "enum", "functools", "collections", "typing", "subprocess", "importlib",
+                           "hashlib", "re2"}, sorted(imported)

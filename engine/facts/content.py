@@ -15,16 +15,15 @@ Contents read are kept for the other rules of the same decision; the per-push ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NamedTuple
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import NamedTuple, TypeAlias
+
+    # (blob id, bytes to keep) -> (blob id, size or -1, kept bytes), in order
+    Reader: TypeAlias = Callable[[Sequence[tuple[str, int]]], Iterable[tuple[str, int, bytes]]]
 else:
     from engine.lighttuple import NamedTuple
-
-# (blob id, bytes to keep) -> (blob id, size or -1, kept bytes), in order
-Reader = Callable[[Sequence[tuple[str, int]]], Iterable[tuple[str, int, bytes]]]
 
 
 class Blobs(NamedTuple):

@@ -11,8 +11,6 @@ paths, so a rule that needs them fails closed unless the policy says `blob_refs:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from engine.change import Change, ChangedPath, Commit, CommitDetails, Inputs, RefUpdate, Signature, SignatureTrust
 from engine.decision import Judged
 from engine.facts.content import Blobs, ContentCache
@@ -23,6 +21,7 @@ from engine.policy.patterns import Matcher
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from engine.attest import AllowedSigners

@@ -7,8 +7,6 @@ from its parts, so a field is added or renamed in one place.
 
 from __future__ import annotations
 
-import json
-
 from engine.decision import Decision
 from engine.report import ApprovalRecords, Measurement, Rollback
 
@@ -24,6 +22,8 @@ if TYPE_CHECKING:
 def render(subject: Report, *, verbose: bool = False) -> str:
     """Indented JSON for a decision or a listing; one line per measurement and for the final verdict
     (a watch streams them). `verbose` changes nothing: JSON always has every outcome."""
+    import json  # here, not at the top: the hook imports this module for its dicts, never renders JSON
+
     if isinstance(subject, Decision):
         return json.dumps(as_dict(subject), indent=2, ensure_ascii=False) + "\n"
     if isinstance(subject, Measurement):

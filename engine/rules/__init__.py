@@ -9,7 +9,7 @@ thresholds would otherwise drag HTTP and crypto libraries onto the hook path).
 
 from __future__ import annotations
 
-import importlib
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def kinds() -> dict[str, type[Rule]]:
 
         found: dict[str, type[Rule]] = {}
         for info in pkgutil.iter_modules(__path__, __name__ + "."):
-            module = importlib.import_module(info.name)
+            module = _module(info.name)
             for _, cls in inspect.getmembers(module, inspect.isclass):
                 if (issubclass(cls, Rule) and cls.__module__ == module.__name__ and not inspect.isabstract(cls)
                         and "kind" in vars(cls) and not cls.kind.startswith("builtin.")):
@@ -47,5 +47,11 @@ def build_rules(compiled: dict[str, Any]) -> list[Rule]:
     rules = []
     for spec in compiled["rules"]:
         module, name = spec["implementation"]
-        rules.append(getattr(importlib.import_module(module), name)(spec))
+        rules.append(getattr(_module(module), name)(spec))
     return rules
+
+
+def _module(name: str) -> Any:
+    """importlib.import_module for an absolute name, without importing importlib (on every push)."""
+    __import__(name)
+    return sys.modules[name]
