@@ -294,6 +294,9 @@ class GitFacts(ChangeFacts, LiveSources):
             with paused_collection():  # a list and a tuple per path: nothing in a cycle to collect
                 for oid in oids:
                     commit = self._commits[oid]
+                    if not index:  # the first commit (often the only one) names each path once
+                        index = {changed.path: [(commit, changed.status)] for changed in commit.paths}
+                        continue
                     for changed in commit.paths:
                         index.setdefault(changed.path, []).append((commit, changed.status))
             self._index[key] = index

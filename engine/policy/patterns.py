@@ -290,7 +290,9 @@ def normalize_path(raw: bytes) -> bytes:
 def _unchanged(name: bytes) -> bool:
     """Whether normalize_path(name) == name, told cheaply for the common case (lower-case ASCII
     whose components end in neither a space nor a dot); False means "ask normalize_path"."""
-    return (name.isascii() and name.lower() == name and b" /" not in name and b"./" not in name
+    # islower(): some lower-case letter and no upper-case one, without building lower()'s copy
+    # (a name with no letter at all is left to normalize_path)
+    return (name.isascii() and name.islower() and b" /" not in name and b"./" not in name
             and not name.endswith((b" ", b".")))
 
 
@@ -556,11 +558,17 @@ class MatcherGroup:
             try:
                 if plain:  # the common case inline: nothing matches the name or excludes its directory
                     slash = name.rfind(b"/")
-                    above = (dirs.get(name[:slash]) or below(name[:slash])) if slash >= 0 else _NONE
+                    above = _NONE
+                    if slash >= 0:
+                        above = dirs.get(name[:slash])  # None: not seen yet ({}: seen, nothing decided)
+                        if above is None:
+                            above = below(name[:slash])
                     if not above:
                         hits = match(name)
-                        if len(hits) == 1 and hits[0] == 0 and (not normalising or _unchanged(name)):
-                            continue
+                        if len(hits) == 1 and hits[0] == 0 and (
+                                not normalising or (name.isascii() and name.islower() and b" /" not in name
+                                                    and b"./" not in name and not name.endswith((b" ", b".")))):
+                            continue  # the test is _unchanged(name), inline: it runs for nearly every name
                 verdicts = evaluation.decide(name)
             except RuntimeError:  # the shared set ran out of memory: ask each member alone
                 verdicts = {}
