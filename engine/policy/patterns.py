@@ -558,7 +558,7 @@ class MatcherGroup:
             try:
                 if plain:  # the common case inline: nothing matches the name or excludes its directory
                     slash = name.rfind(b"/")
-                    above = _NONE
+                    above: dict[int, int] | None = _NONE
                     if slash >= 0:
                         above = dirs.get(name[:slash])  # None: not seen yet ({}: seen, nothing decided)
                         if above is None:
