@@ -3,7 +3,8 @@
 Builds a repository of N commits over ~F files with `git fast-import`, then reports
 medians over several runs of:
   * a push of 1 commit and of all N commits into a bare repository with
-    (a) no hook, (b) a trivial hook, (c) the changegate hook with a 20-rule policy;
+    (a) no hook, (b) a trivial hook (sh), (c) a trivial hook in Python (the floor of any hook written
+    in Python: the interpreter's start), (d) the changegate hook with a 20-rule policy;
   * listing the changed paths of all N commits: engine.git vs the raw
     `git rev-list | git diff-tree --stdin` pipeline.
 Targets (issue 2): 1-commit push with the hook <= 60 ms; N-commit push <= 1.25x the
@@ -36,6 +37,7 @@ POLICY = ROOT / "bench" / "policy-20.yml"
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
        "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com", "GIT_CONFIG_NOSYSTEM": "1"}
 TRIVIAL_HOOK = "#!/bin/sh\ncat >/dev/null\n"
+PYTHON_HOOK = f"#!{sys.executable} -IS\nimport sys\nsys.stdin.buffer.read()\n"  # as changegate's hook starts
 
 
 def sh(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> bytes:
@@ -72,9 +74,9 @@ def bare_server(root: Path, name: str, hook: str) -> Path:
     if server.exists():
         shutil.rmtree(server)
     sh("git", "init", "-q", "--bare", "-b", "main", str(server))
-    if hook == "trivial":
+    if hook in ("trivial", "python"):
         target = server / "hooks" / "pre-receive"
-        target.write_text(TRIVIAL_HOOK)
+        target.write_text(TRIVIAL_HOOK if hook == "trivial" else PYTHON_HOOK)
         target.chmod(0o755)
     elif hook == "changegate":
         sh(sys.executable, "-m", "engine", "hook", "install", "--repo", str(server), "--policy", str(POLICY),
@@ -153,18 +155,20 @@ def main() -> int:
         print(f"generating {args.commits} commits over {args.files} files ...", flush=True)
         print(f"  done in {timed(lambda: generate(source, args.commits, args.files)):.1f} s", flush=True)
         results: dict[str, dict[str, list[float]]] = {"one": {}, "full": {}}
-        for hook in ("none", "trivial", "changegate"):
+        for hook in ("none", "trivial", "python", "changegate"):
             results["one"][hook] = bench_one_commit(root, source, hook, args.runs)
             results["full"][hook] = bench_full_push(root, source, hook, args.full_runs)
         ours, base = bench_paths(source, args.runs)
         med = {k: {h: statistics.median(v) for h, v in d.items()} for k, d in results.items()}
 
         print(f"\nmedians ({args.runs} runs for 1 commit, {args.full_runs} for {args.commits} commits)")
-        print(f"{'push':22}{'no hook':>12}{'trivial':>12}{'changegate':>12}{'cg/none':>10}{'cg/trivial':>11}")
+        print(f"{'push':22}{'no hook':>12}{'trivial':>12}{'python':>12}{'changegate':>12}{'cg/none':>10}"
+              f"{'cg/trivial':>11}{'py/none':>9}")
         for key, label in (("one", "1 commit"), ("full", f"{args.commits} commits")):
             m = med[key]
-            print(f"{label:22}{fmt(m['none']):>12}{fmt(m['trivial']):>12}{fmt(m['changegate']):>12}"
-                  f"{m['changegate'] / m['none']:>9.2f}x{m['changegate'] / m['trivial']:>10.2f}x")
+            print(f"{label:22}{fmt(m['none']):>12}{fmt(m['trivial']):>12}{fmt(m['python']):>12}"
+                  f"{fmt(m['changegate']):>12}{m['changegate'] / m['none']:>9.2f}x"
+                  f"{m['changegate'] / m['trivial']:>10.2f}x{m['python'] / m['none']:>8.2f}x")
         paths_ratio = statistics.median(ours) / statistics.median(base)
         print(f"\nchanged paths of {args.commits} commits: engine.git {fmt(statistics.median(ours))}, "
               f"rev-list|diff-tree {fmt(statistics.median(base))}, ratio {paths_ratio:.2f}x")
