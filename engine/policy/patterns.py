@@ -19,7 +19,7 @@ normalised patterns. Two full evaluations OR-ed: normalisation only ever adds ma
 
 from __future__ import annotations
 
-import os
+from engine.resources import package_folder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -340,21 +340,18 @@ def _re2_core() -> Any:
     core = sys.modules.get("re2._re2")
     if core is not None:
         return core
-    if "re2" not in sys.modules:
-        for entry in sys.path:
-            folder = os.path.join(entry or ".", "re2")
-            if os.path.isfile(os.path.join(folder, "__init__.py")):
-                stand_in = type(sys)("re2")
-                stand_in.__path__ = [folder]
-                sys.modules["re2"] = stand_in
-                try:
-                    __import__("re2._re2")
-                    return sys.modules["re2._re2"]
-                except ImportError:
-                    sys.modules.pop("re2._re2", None)
-                finally:
-                    del sys.modules["re2"]
-                break
+    folder = None if "re2" in sys.modules else package_folder("re2")
+    if folder is not None:
+        stand_in = type(sys)("re2")
+        stand_in.__path__ = [folder]
+        sys.modules["re2"] = stand_in
+        try:
+            __import__("re2._re2")
+            return sys.modules["re2._re2"]
+        except ImportError:
+            sys.modules.pop("re2._re2", None)
+        finally:
+            del sys.modules["re2"]
     from re2 import _re2
 
     return _re2

@@ -10,8 +10,6 @@ Different limits for different paths are different rules.
 
 from __future__ import annotations
 
-import re
-
 from engine.change import Commit, RefUpdate, show
 from engine.decision import Outcome
 from engine.rules.base import Rule, short
@@ -25,12 +23,13 @@ else:
     from engine.lighttuple import NamedTuple
 
 # A size in a policy: bytes as an integer, or a number with a unit. The schema's `size` pattern
-# (policies/schema/kinds/max_file_size.json) is this very string, and parse_size() matches with
-# it the way the schema validator does, so a size that validates always parses.
+# (policies/schema/kinds/max_file_size.json) is this very string; split_size() reads a size
+# exactly as the schema validator's re.search with it does (tests/rules/test_max_file_size.py
+# compares the two), so a size that validates always parses, without importing `re` on every push.
 SIZE_PATTERN = r"^([0-9]+)(\.[0-9]+)? ?(B|KB|KiB|MB|MiB|GB|GiB)$"
 SIZE_MAX_LENGTH = 32
 _UNITS = {"B": 1, "KB": 10**3, "KiB": 1 << 10, "MB": 10**6, "MiB": 1 << 20, "GB": 10**9, "GiB": 1 << 30}
-_SIZE = re.compile(SIZE_PATTERN)
+_LONGEST_FIRST = sorted(_UNITS, key=len, reverse=True)
 
 # Git LFS pointer files (the spec's docs/spec.md): under 1024 bytes, UTF-8, `key value` lines
 # each ending in LF, `version` first and the other keys in ascending order, among them
@@ -51,14 +50,34 @@ def parse_size(value: object) -> int:
     so `size > 1.5B` and `size > 1B` are the same test."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 and value == int(value):
         return int(value)  # JSON Schema counts 2048.0 as an integer too
-    match = _SIZE.search(value) if isinstance(value, str) and len(value) <= SIZE_MAX_LENGTH else None
-    if match is None:
+    found = split_size(value) if isinstance(value, str) and len(value) <= SIZE_MAX_LENGTH else None
+    if found is None:
         raise ValueError(f"{value!r} is not a size: write bytes as an integer, or a number with one of the units "
                          f"{', '.join(_UNITS)}, e.g. 10MiB, 1.5GB, 512KiB")
-    whole, fraction, unit = match.groups()
+    whole, fraction, unit = found
     digits = (fraction or ".")[1:]
     scale: int = 10 ** len(digits)
     return int(whole + digits) * _UNITS[unit] // scale
+
+
+def split_size(text: str) -> tuple[str, str | None, str] | None:
+    """The groups re.search(SIZE_PATTERN, text) gives (whole digits, "." and fraction digits or
+    None, unit), or None where it finds no match. `$` also matches before one final newline."""
+    body = text[:-1] if text.endswith("\n") else text
+    unit = next((u for u in _LONGEST_FIRST if body.endswith(u)), None)
+    if unit is None:
+        return None
+    number = body[:-len(unit)]
+    if number.endswith(" "):
+        number = number[:-1]
+    whole, dot, fraction = number.partition(".")
+    if not _ascii_digits(whole) or (dot and not _ascii_digits(fraction)):
+        return None
+    return whole, "." + fraction if dot else None, unit
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # [0-9]+: no other script's digits, not empty
 
 
 def format_size(size: int) -> str:

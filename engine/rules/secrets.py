@@ -16,8 +16,6 @@ through detect-secrets' plugins and filters, which decide.
 
 from __future__ import annotations
 
-import re
-
 from engine.decision import Outcome
 from engine.facts.content import ContentLimit
 from engine.rules.content import ContentRule, Touch, is_binary, lines_of, plural, touched, what
@@ -25,6 +23,7 @@ from engine.rules.max_file_size import format_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Iterator, Sequence
     from typing import Any, NamedTuple
 
@@ -221,11 +220,21 @@ class _Scanner:
                         "filters_used": [{"path": path} for path in _FILTERS]}
         data = _screen_data(self._config, cache_dir)
         self.every: bool = data["every"]
-        self.python = [re.compile(pattern, flags) for pattern, flags in data["python"]]
-        self.slow = [re.compile(pattern, flags) for pattern, flags in data["slow"]]
+        self._python: list[tuple[str, int]] = [(pattern, flags) for pattern, flags in data["python"]]
+        self._compiled: list[re.Pattern[str]] | None = None
         self.fast = _re2_compile(data["fast"]) if data["fast"] else None
-        if data["fast"] and self.fast is None:  # the alternation itself failed: every pattern line by line
-            self.slow = self.python
+        # patterns RE2 cannot take, or an alternation that failed: every line is tested line by line
+        self.line_by_line = bool(data["slow"]) or (bool(data["fast"]) and self.fast is None)
+
+    @property
+    def python(self) -> list[re.Pattern[str]]:
+        """The detectors' patterns in Python's re, compiled when a line needs them: most pushes
+        have no candidate line, and `re` costs ~8 ms to import."""
+        if self._compiled is None:
+            import re
+
+            self._compiled = [re.compile(pattern, flags) for pattern, flags in self._python]
+        return self._compiled
 
     def screen(self, files: dict[str, bytes]) -> dict[str, Screen | None]:
         """For each text file (by blob), the lines that could hold a secret; None: none can.
@@ -235,10 +244,11 @@ class _Scanner:
         holding bytes other than printable ASCII and tab are set aside for Python's re; the
         alternation runs once, and Python only looks at where it matched.
         """
-        if self.every or self.slow:
+        if self.every or self.line_by_line:
             return {oid: Screen(frozenset(), frozenset(range(len(lines_of(data)))), self.every)
                     for oid, data in files.items()}
         import bisect
+        from itertools import accumulate
 
         oids = list(files)
         bodies = [data.removesuffix(b"\n") for data in files.values()]
@@ -247,8 +257,18 @@ class _Scanner:
         for body in bodies:
             firsts.append(at)
             at += body.count(b"\n") + 2
-        text = _TRAILING.sub(b"", b"\n\n".join(bodies))
-        breaks = [m.start() for m in _LF.finditer(text)]  # line k of the text ends at breaks[k]
+        lines = [line.rstrip(_TRAILING) for line in b"\n\n".join(bodies).split(b"\n")]
+        text = b"\n".join(lines)
+        exotic_spans: list[tuple[int, int]] = []
+        if text.translate(None, _PLAIN_BYTES):  # some byte is not printable ASCII, tab or newline
+            import re
+
+            exotic_spans = [m.span() for m in re.finditer(rb"[^\t\n\x20-\x7e]", text)]
+        hit_spans = [m.span() for m in self.fast.finditer(text)] if self.fast is not None else []
+        if not exotic_spans and not hit_spans:  # the usual push: no line could hold a secret
+            return {oid: None for oid in oids}
+        # line k of the text ends at breaks[k]
+        breaks = [end + k for k, end in enumerate(accumulate(map(len, lines[:-1])))]
 
         def lines_at(start: int, end: int) -> Iterator[tuple[str, int]]:
             for line in range(bisect.bisect_left(breaks, start), bisect.bisect_left(breaks, max(end - 1, start)) + 1):
@@ -256,14 +276,13 @@ class _Scanner:
                 yield oids[n], line - firsts[n]
 
         exotic: dict[str, set[int]] = {}
-        for m in _NOT_PLAIN.finditer(text):
-            for oid, i in lines_at(m.start(), m.end()):
+        for start, end in exotic_spans:
+            for oid, i in lines_at(start, end):
                 exotic.setdefault(oid, set()).add(i)
         hits: dict[str, set[int]] = {}
-        if self.fast is not None:
-            for match in self.fast.finditer(text):
-                for oid, i in lines_at(match.start(), match.end()):
-                    hits.setdefault(oid, set()).add(i)
+        for start, end in hit_spans:
+            for oid, i in lines_at(start, end):
+                hits.setdefault(oid, set()).add(i)
         return {oid: Screen(frozenset(hits.get(oid, ())), frozenset(exotic.get(oid, ())), False)
                 if oid in hits or oid in exotic else None for oid in oids}
 
@@ -308,21 +327,24 @@ def _screen_data(config: dict[str, Any], cache_dir: str | None) -> dict[str, Any
     Importing detect-secrets costs ~150 ms, most pushes have no line it could match, and its
     patterns change only with its version: so the hook keeps them in its cache directory
     (administrator-owned), one file per detect-secrets version and plugin list; a missing,
-    unreadable or foreign file is derived again and rewritten, never trusted.
+    unreadable or foreign file is derived again and rewritten, never trusted. The file holds its
+    whole key (format, version, plugins and filters), compared exactly; its name is a checksum
+    of the key (zlib: hashlib and json would cost every push with a text file ~8 ms to import).
     """
-    import hashlib
-    import json
     import os
+    import zlib
 
-    path = None
+    from engine.quickjson import dumps, loads
+
+    path = key = None
     version = _detect_secrets_version()
     if cache_dir and version:
-        key = hashlib.sha256(json.dumps([_SCREEN_FORMAT, version, config], sort_keys=True).encode()).hexdigest()
-        path = os.path.join(cache_dir, f"detect-secrets-screen-{key[:32]}.json")
+        key = dumps([_SCREEN_FORMAT, version, config], sort_keys=True)
+        path = os.path.join(cache_dir, f"detect-secrets-screen-{zlib.crc32(key.encode()):08x}-{len(key)}.json")
         try:
-            with open(path, encoding="utf-8") as f:
-                data: dict[str, Any] = json.load(f)
-            if data.get("key") == key:
+            with open(path, "rb") as f:
+                data: dict[str, Any] = loads(f.read())
+            if isinstance(data, dict) and data.get("key") == key:
                 return data
         except (OSError, ValueError):
             pass
@@ -330,8 +352,8 @@ def _screen_data(config: dict[str, Any], cache_dir: str | None) -> dict[str, Any
     if path:
         try:
             tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({**data, "key": key}, f)
+            with open(tmp, "w", encoding="ascii") as f:
+                f.write(dumps({**data, "key": key}))
             os.replace(tmp, path)
         except OSError:
             pass  # a cache that cannot be written only costs time
@@ -339,6 +361,8 @@ def _screen_data(config: dict[str, Any], cache_dir: str | None) -> dict[str, Any
 
 
 def _derive_screen(config: dict[str, Any]) -> dict[str, Any]:
+    import re
+
     from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
     from detect_secrets.settings import get_plugins, transient_settings
 
@@ -365,19 +389,26 @@ def _derive_screen(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _detect_secrets_version() -> str | None:
-    """detect-secrets' version, read from its package without importing it (None if unknown)."""
-    import importlib.util
+    """detect-secrets' version, read from its package without importing it (None if unknown):
+    the value of its `VERSION = '...'` line."""
     import os
 
-    try:
-        spec = importlib.util.find_spec("detect_secrets")
-        if spec is None or spec.origin is None:
-            return None
-        with open(os.path.join(os.path.dirname(spec.origin), "__version__.py"), encoding="utf-8") as f:
-            found = re.search(r"VERSION\s*=\s*['\"]([^'\"]+)['\"]", f.read())
-    except (OSError, ImportError, ValueError):
+    from engine.resources import package_folder
+
+    folder = package_folder("detect_secrets")
+    if folder is None:
         return None
-    return found.group(1) if found else None
+    try:
+        with open(os.path.join(folder, "__version__.py"), encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, ValueError):
+        return None
+    for line in text.splitlines():
+        name, equals, value = line.partition("=")
+        value = value.strip()
+        if name.strip() == "VERSION" and equals and len(value) > 2 and value[0] == value[-1] and value[0] in "'\"":
+            return value[1:-1]
+    return None
 
 
 def _quiet() -> None:
@@ -388,12 +419,14 @@ def _quiet() -> None:
 
 def _re2_form(pattern: re.Pattern[str]) -> str | None:
     """An RE2 pattern matching wherever `pattern` does within a line of printable ASCII, or None."""
+    import re
+
     if not _joinable(pattern.pattern):
         return None
     if pattern.flags & re.VERBOSE and any(c.isspace() or c == "#" for c in pattern.pattern):
         return None  # VERBOSE matters only with white space or comments in the pattern
     body = _without_lookarounds(pattern.pattern)
-    body = _LONG_REPEAT.sub(lambda m: "{" + m.group(1) + ",}", body)  # RE2 counts to 1000: a superset
+    body = re.sub(_LONG_REPEAT, lambda m: "{" + m.group(1) + ",}", body)  # RE2 counts to 1000: a superset
     form = ("(?i:" if pattern.flags & re.IGNORECASE else "(?:") + body + ")"
     return form if _re2_compile(form) is not None else None
 
@@ -409,11 +442,9 @@ def _re2_compile(pattern: str) -> Any:
         return None
 
 
-_LONG_REPEAT = re.compile(r"(?<!\\)\{([0-9]+),([0-9]{4,})\}")
-_PLAIN = re.compile(rb"[\t\n\x20-\x7e]*")
-_NOT_PLAIN = re.compile(rb"[^\t\n\x20-\x7e]")
-_LF = re.compile(rb"\n")
-_TRAILING = re.compile(rb"[ \t\r\x0b\x0c]+(?=\n|\Z)")
+_LONG_REPEAT = r"(?<!\\)\{([0-9]+),([0-9]{4,})\}"
+_PLAIN_BYTES = bytes([9, 10, *range(0x20, 0x7F)])  # printable ASCII, tab, newline
+_TRAILING = b" \t\r\x0b\x0c"  # stripped from the end of each line, as detect-secrets reads one
 
 
 def _without_lookarounds(pattern: str) -> str:
@@ -422,14 +453,16 @@ def _without_lookarounds(pattern: str) -> str:
     return pattern
 
 
-_LINE_BOUND = re.compile(r"\\[AZz]")
+_LINE_BOUND = r"\\[AZz]"
 _SEES_LF = ("\\s", "\\W", "\\D", "\\n", "[^", ".")
 
 
 def _joinable(pattern: str) -> bool:
     """Whether a pattern matches within a line of the joined text wherever it matches the line
     alone: no string anchors, and no negative lookaround that a line break could satisfy."""
-    if _LINE_BOUND.search(pattern):
+    import re
+
+    if re.search(_LINE_BOUND, pattern):
         return False
     return not any(any(token in body for token in _SEES_LF) for body in _negative_lookarounds(pattern))
 
@@ -441,6 +474,8 @@ def _negative_lookarounds(pattern: str) -> list[str]:
 def _groups(pattern: str, opening: str) -> list[tuple[int, int]]:
     """(start, end) of each group that starts with `opening`, nested groups included (escapes and
     character classes skipped)."""
+    import re
+
     spans = []
     for start in [m.start() for m in re.finditer(opening, pattern)]:
         depth, i, in_class = 0, start, False

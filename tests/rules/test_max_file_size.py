@@ -4,13 +4,14 @@ shared by the schema and the engine, and the facts the kind asks for (from git a
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.audit import read
@@ -29,6 +30,7 @@ from engine.rules.max_file_size import (
     format_size,
     lfs_pointer_size,
     parse_size,
+    split_size,
 )
 from tests.helpers.repos import Clone, Server, git, protected
 
@@ -404,3 +406,16 @@ def test_memory_facts_hold_no_contents_for_a_blob_described_by_its_size() -> Non
     assert outcome["status"] == "fail" and f"adds w.bin: {len(POINTER)} B" in outcome["seen"][0]
     described = judge([ChangedPath(b"w.bin", "A", "1" * 40, "100644")], rule, blobs={"1" * 40: POINTER})
     assert described["status"] == "pass"
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(st.one_of(
+    st.text(alphabet="0123456789. \nKMGiBb\u0663\u00b2", max_size=12),
+    st.builds(lambda n, f, s, u, nl: f"{n}{f}{s}{u}{nl}", st.integers(0, 10**6).map(str),
+              st.sampled_from(["", ".", ".5", ".05", "..5", ".5.5"]), st.sampled_from(["", " ", "  ", "\t"]),
+              st.sampled_from(["B", "KB", "KiB", "MB", "MiB", "GB", "GiB", "kb", "KIB", "TB", ""]),
+              st.sampled_from(["", "\n", "\n\n", " ", "\r\n"]))))
+def test_sizes_are_read_exactly_as_the_schema_pattern_reads_them(text: str) -> None:
+    """split_size (no `re` on the push path) gives what the schema validator's re.search gives."""
+    match = re.search(SIZE_PATTERN, text)
+    assert split_size(text) == (match.groups() if match else None), repr(text)
