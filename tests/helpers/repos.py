@@ -104,6 +104,23 @@ class Clone:
         return git("push", "--porcelain", "origin", *args, cwd=self.path, check=False, env=env)
 
 
+def raw_push(server: Server, clone: Clone, commands: list[str], send: list[str],
+             env: Mapping[str, str] | None = None) -> Result:
+    """A push as a client of one's own makes it: each command `<old> <new> <ref>` goes to git
+    receive-pack exactly as given, where `git push` would send the old value the server advertised,
+    with a pack of the objects `send` selects (rev-list arguments such as NEW and ^OLD; none: an
+    empty pack). Protocol v0 with report-status only, so the hook's words arrive on stderr and
+    git's verdict per ref in the report (`ok <ref>` / `ng <ref> <why>`), both in `out`."""
+    pack = subprocess.run(["git", "pack-objects", "--stdout", "-q", "--revs"], cwd=clone.path,
+                          env={**os.environ, **ENV}, input="".join(f"{rev}\n" for rev in send).encode(),
+                          capture_output=True, check=True).stdout
+    lines = [c.encode() + (b"\0report-status" if not i else b"") + b"\n" for i, c in enumerate(commands)]
+    request = b"".join(b"%04x" % (len(line) + 4) + line for line in lines) + b"0000" + pack
+    proc = subprocess.run(["git", "receive-pack", str(server.path)], input=request, capture_output=True,
+                          env={**os.environ, **ENV, **(env or {})}, check=False)
+    return Result(proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace"))
+
+
 def protected(root: Path, policy: str) -> tuple[Server, Clone]:
     """A server protected by `policy` and a clone whose first commit is already on main."""
     server = Server(root, policy)
