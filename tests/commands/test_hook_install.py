@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tests.helpers.repos import Clone, Server, git, policy_cli
@@ -85,3 +86,21 @@ def test_install_honours_core_hookspath(tmp_path: Path) -> None:
     policy.write_text(POLICY)
     assert policy_cli("hook", "install", "--repo", str(tmp_path / "s.git"), "--policy", str(policy)).returncode == 0
     assert (tmp_path / "shared-hooks" / "pre-receive").exists()
+
+
+def test_install_writes_a_commit_graph_for_the_walk_over_every_ref(tmp_path: Path) -> None:
+    """Every push walks `new --not --all`; a commit-graph spares git reading each ref's commit."""
+    server = Server(tmp_path, POLICY)
+    clone = Clone(tmp_path, server)
+    clone.commit("init", "README.md")
+    assert clone.push("HEAD:refs/heads/main").code == 0
+    graph = server.path / "objects" / "info"
+    for old in (graph / "commit-graph", graph / "commit-graphs"):
+        if old.is_dir():
+            shutil.rmtree(old)
+        old.unlink(missing_ok=True)
+    proc = policy_cli("hook", "install", "--repo", str(server.path), "--policy", str(server.policy_file))
+    assert proc.returncode == 0, proc.stderr
+    verified = git("commit-graph", "verify", cwd=server.path)
+    assert verified.code == 0
+    assert (graph / "commit-graph").exists() or (graph / "commit-graphs").exists()
