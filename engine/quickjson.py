@@ -51,7 +51,8 @@ def dumps(value: Any, *, sort_keys: bool = False) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """json.loads(text) for a document in UTF-8; ValueError for anything that is not one JSON value."""
+    """json.loads(text) for a document in UTF-8: json.JSONDecodeError (a ValueError) for anything
+    that is not one JSON value."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     global _scan
@@ -61,8 +62,12 @@ def loads(text: str | bytes) -> Any:
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = _scan(text, start)
-    except StopIteration as exc:
-        raise ValueError(f"not JSON: expecting a value at character {exc.value}") from None
-    if text[end:].strip(_WHITESPACE):
-        raise ValueError(f"not JSON: extra data at character {end}")
-    return value
+        if not text[end:].strip(_WHITESPACE):
+            return value
+    except Exception:  # noqa: BLE001 - json.loads below says what is wrong
+        pass
+    # Not one JSON value. The C scanner reports most errors through json.decoder, which it finds
+    # only if imported (else a SystemError): json itself raises the error, with its message.
+    import json
+
+    return json.loads(text)

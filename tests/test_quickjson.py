@@ -64,6 +64,10 @@ def test_importing_it_leaves_json_and_re_out() -> None:
     root = str(Path(__file__).resolve().parent.parent)
     code = (f"import sys; sys.path.insert(0, {root!r}); from engine import quickjson; "
             "quickjson.loads(quickjson.dumps([1.5, 'x']));"
-            "print(sorted(m for m in ('json', 're', 'enum') if m in sys.modules))")
+            "print(sorted(m for m in ('json', 're', 'enum') if m in sys.modules));"
+            "exec('try: quickjson.loads(\\'{not json\\')\\nexcept ValueError as e: print(type(e).__name__, e)')")
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    listed, error = out.stdout.splitlines()
+    assert listed == "[]"
+    # a document that is not JSON: json's own error, though json was not imported before
+    assert error == "JSONDecodeError Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
