@@ -297,10 +297,11 @@ def _dag(path: Path, commits: int, seed: int) -> tuple[str, str, str]:
 def test_a_walk_past_the_single_log_lists_and_diffs_exactly_what_rev_list_and_diff_tree_give(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     """Past SMALL_PUSH, the rest of a walk is listed and diffed in one pipeline (rev-list streamed
-    into diff-tree processes in turn): every walk (no exclusion, every ref excluded, a known commit
-    excluded; a second walk that reuses the first's commits) must give the commits, their order and
-    their parents exactly as rev-list then diff-tree do, and the pipeline itself every commit
-    not known, once (the walk's later step would quietly diff any it missed)."""
+    into diff-tree processes, in runs of consecutive commits): every walk (no exclusion, every ref
+    excluded, a known commit excluded; a second walk that reuses the first's commits) must give
+    the commits, their order and their parents exactly as rev-list then diff-tree do, and the
+    pipeline itself every commit not known, once (the walk's later step would quietly diff any
+    it missed)."""
     from engine.change import Actor, Change, RefUpdate
     from engine.facts import gitfacts
     from engine.facts.gitfacts import GitFacts
@@ -308,8 +309,8 @@ def test_a_walk_past_the_single_log_lists_and_diffs_exactly_what_rev_list_and_di
     tip, mid, old = _dag(tmp_path / "r.git", 400 + 37 * seed, seed)
     repo = Git(str(tmp_path / "r.git"))
     monkeypatch.setattr(gitfacts, "SMALL_PUSH", 50)
-    monkeypatch.setattr(git_module, "PARALLEL_MIN", 7)  # chunks of 7, the last one short
-    monkeypatch.setattr(git_module.os, "cpu_count", lambda: 3)  # three diff-tree processes in turn
+    monkeypatch.setattr(git_module, "PARALLEL_MIN", 7)  # runs of 7 and more, the last one short
+    monkeypatch.setattr(git_module.os, "cpu_count", lambda: 3)  # two diff-tree processes while listing, then three
     for server_refs in (None, [], [(b"refs/heads/old", old)]):
         exclude = [oid for _, oid in server_refs or ()]
         updates = (RefUpdate("0" * 40, mid, b"refs/heads/a"), RefUpdate("0" * 40, tip, b"refs/heads/b"))
@@ -317,7 +318,7 @@ def test_a_walk_past_the_single_log_lists_and_diffs_exactly_what_rev_list_and_di
         facts.prefetch()
         for update in updates:
             walked = repo.rev_list([update.new], exclude=exclude, exclude_all_refs=server_refs is None)
-            assert len(walked) > 50 + 3 * 7  # past the single log, and a chunk for each process
+            assert len(walked) > 50 + 3 * 7  # past the single log, and a run for each process
             diffed = {c.oid: c for c in repo.commits([oid for oid, _ in walked])}
             assert facts.commits_for(update, None) == [diffed[oid] for oid, _ in walked]
             assert [(oid, facts._parents[oid]) for oid, _ in walked] == walked

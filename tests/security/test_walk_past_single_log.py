@@ -1,7 +1,7 @@
 """A push past one `git log` (SMALL_PUSH commits): the rest of the walk is listed by rev-list as it
-streams, in chunks of PARALLEL_MIN commits handed in turn to diff-tree processes. A denied path in
-any chunk denies, and a diff-tree that dies part-way denies too: a shorter list of commits would
-be a wrong allow.
+streams, handed in runs of consecutive commits to diff-tree processes running meanwhile. A denied
+path in the first run or the last denies, and a diff-tree that dies part-way denies too: a shorter
+list of commits would be a wrong allow.
 
 Each test pushes through a real receive-pack into a bare repository with the hook, so the
 histories are longer than SMALL_PUSH itself (~20,000 commits, a few seconds each).
@@ -15,15 +15,14 @@ from pathlib import Path
 import pytest
 
 from engine.facts.gitfacts import SMALL_PUSH
-from engine.git import MAX_JOBS, PARALLEL_MIN
+from engine.git import PARALLEL_MIN
 from tests.helpers.repos import Server, git
 
 POLICY = 'version: 1\nname: big\nrules: [{id: no-gguf, deny_paths: ["*.gguf"]}]\n'
-JOBS = min(os.cpu_count() or 1, MAX_JOBS)  # the hook's diff-tree processes, on this machine
-# The first log lists SMALL_PUSH + 1 commits; the rest is two chunks for each diff-tree process, so
-# the last chunk goes to the last process.
-NEW = SMALL_PUSH + 1 + 2 * JOBS * PARALLEL_MIN
-FIRST_OF_REST = SMALL_PUSH + 1  # walk positions, newest first
+# The first log lists SMALL_PUSH + 1 commits; the rest, several runs for every diff-tree process.
+NEW = SMALL_PUSH + 1 + 4 * PARALLEL_MIN + 357
+FIRST_OF_REST = SMALL_PUSH + 1  # walk positions, newest first: the first run handed out
+LAST = NEW - 1  # the walk's oldest commit: the last run handed out
 
 
 def history(path: Path, *, denied_at: int | None = None, rejoin_at: int | None = None) -> list[str]:
@@ -47,8 +46,9 @@ def history(path: Path, *, denied_at: int | None = None, rejoin_at: int | None =
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("position", [FIRST_OF_REST, NEW - 1], ids=["first-chunk", "last-chunk-of-last-process"])
-def test_a_denied_path_in_any_chunk_of_the_streamed_rest_denies_the_push(tmp_path: Path, position: int) -> None:
+@pytest.mark.parametrize("position", [FIRST_OF_REST, LAST], ids=["first-run", "last-run"])
+def test_a_denied_path_in_the_first_or_last_run_of_the_streamed_rest_denies_the_push(tmp_path: Path,
+                                                                                      position: int) -> None:
     base, *walk = history(tmp_path / "src.git", denied_at=position)
     assert len(walk) == NEW
     server = Server(tmp_path, POLICY)
@@ -63,8 +63,8 @@ def test_a_denied_path_in_any_chunk_of_the_streamed_rest_denies_the_push(tmp_pat
 @pytest.mark.slow
 def test_a_diff_tree_that_dies_part_way_through_the_rest_rejects_the_push(tmp_path: Path) -> None:
     """The server's commit `base` lost its tree (a loose object deleted): a pushed merge whose first
-    parent is base cannot be diffed, so the diff-tree process handed the rest's first chunk dies
-    there, before its later chunks. The walk raises and the push is rejected, never judged on the
+    parent is base cannot be diffed, so the diff-tree process handed the rest's first run dies
+    there, with runs still to come. The walk raises and the push is rejected, never judged on the
     commits diffed before."""
     base, *walk = history(tmp_path / "src.git", rejoin_at=FIRST_OF_REST + PARALLEL_MIN // 2)
     server = Server(tmp_path, POLICY)
