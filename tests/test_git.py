@@ -298,10 +298,10 @@ def test_a_walk_past_the_single_log_lists_and_diffs_exactly_what_rev_list_and_di
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     """Past SMALL_PUSH, the rest of a walk is listed and diffed in one pipeline (rev-list streamed
     into diff-tree processes, in runs of consecutive commits): every walk (no exclusion, every ref
-    excluded, a known commit excluded; a second walk that reuses the first's commits) must give
-    the commits, their order and their parents exactly as rev-list then diff-tree do, and the
-    pipeline itself every commit not known, once (the walk's later step would quietly diff any
-    it missed)."""
+    excluded, a known commit excluded; a second walk that reuses some or all of the first's
+    commits) must give the commits, their order and their parents exactly as rev-list then
+    diff-tree do, and the pipeline itself every commit not known, once (the walk's later step
+    would quietly diff any it missed)."""
     from engine.change import Actor, Change, RefUpdate
     from engine.facts import gitfacts
     from engine.facts.gitfacts import GitFacts
@@ -311,9 +311,11 @@ def test_a_walk_past_the_single_log_lists_and_diffs_exactly_what_rev_list_and_di
     monkeypatch.setattr(gitfacts, "SMALL_PUSH", 50)
     monkeypatch.setattr(git_module, "PARALLEL_MIN", 7)  # runs of 7 and more, the last one short
     monkeypatch.setattr(git_module.os, "cpu_count", lambda: 3)  # two diff-tree processes while listing, then three
-    for server_refs in (None, [], [(b"refs/heads/old", old)]):
+    a, b = RefUpdate("0" * 40, mid, b"refs/heads/a"), RefUpdate("0" * 40, tip, b"refs/heads/b")
+    for server_refs, updates in (
+            (None, (a, b)), ([], (a, b)), ([(b"refs/heads/old", old)], (a, b)),
+            ([], (b, a))):  # a's walk then lies within b's: no commit left to diff
         exclude = [oid for _, oid in server_refs or ()]
-        updates = (RefUpdate("0" * 40, mid, b"refs/heads/a"), RefUpdate("0" * 40, tip, b"refs/heads/b"))
         facts = GitFacts(repo, Change(updates, Actor("ann", "cli", "--actor"), "push"), server_refs=server_refs)
         facts.prefetch()
         for update in updates:
