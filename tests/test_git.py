@@ -126,9 +126,10 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("delay", [0.001, 0.005, 0.02, 0.05, 0.1, 0.2])
+@pytest.mark.parametrize("delay", [0.001, 0.005, 0.02, 0.05, 0.1, 0.15, 0.18, 0.2])
 def test_an_exception_from_a_signal_handler_kills_and_reaps_every_git_child(tmp_path: Path, delay: float) -> None:
-    """The hook's time budget interrupts git work at any point: parallel diff-tree included."""
+    """The hook's time budget interrupts git work at any point: parallel diff-tree, and rev-list
+    streamed into diff-tree processes, included."""
     path = tmp_path / "big.git"
     path.mkdir()
     fast_import(path, 6000)
@@ -151,6 +152,7 @@ def test_an_exception_from_a_signal_handler_kills_and_reaps_every_git_child(tmp_
             for _ in range(50):  # until the timer fires, wherever that is
                 repo.commits(oids)
                 repo.rev_list(["main"])
+                repo.walk(["main"], known=set(oids[:1000]))  # rev-list streamed into diff-tree processes
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -253,3 +255,77 @@ def test_a_walk_past_the_single_log_is_finished_by_parallel_diff_tree_and_judged
     assert outcome.status == "fail" and any("models/leak.gguf" in line for line in outcome.seen)
     [judged] = decision.judged
     assert len(judged.commits) == len(set(judged.commits)) == 2000
+
+
+def _dag(path: Path, commits: int, seed: int) -> tuple[str, str, str]:
+    """A history with merges, several roots, side branches, equal commit dates and children dated
+    before their parents (what makes git's walk order hard), its tip on no ref; refs/heads/old at
+    a commit a third of the way in. Returns (tip, a commit two thirds of the way in, old)."""
+    import random
+
+    rng = random.Random(seed)
+    stream = bytearray()
+    childless: list[int] = []  # marks of commits nothing names as a parent yet
+    for n in range(1, commits + 1):
+        root = n in (1, 5 * commits // 6) or rng.random() < 0.002
+        if root:
+            stream += b"reset refs/heads/incoming\n\n"
+        date = 1_700_000_000 + n // 3 - (500 if rng.random() < 0.05 else 0)  # ties, and some clock skew
+        stream += f"commit refs/heads/incoming\nmark :{n}\ncommitter T <t@example.com> {date} +0000\n".encode()
+        stream += b"data 1\nc\n"
+        parents: list[int] = []
+        if not root:
+            parents.append(n - 1 if rng.random() < 0.9 else rng.randrange(max(1, n - 20), n))  # side branches
+            if rng.random() < 0.1:
+                parents.append(rng.choice([c for c in childless if c not in parents] or [rng.randrange(1, n)]))
+        if n == commits:  # the tip merges every branch left without a child
+            parents += [c for c in childless if c not in parents and c != n - 1]
+        if parents:
+            stream += f"from :{parents[0]}\n".encode() + b"".join(f"merge :{p}\n".encode() for p in parents[1:])
+        childless = [c for c in childless if c not in parents] + [n]
+        stream += f"M 100644 inline d{n % 7}/f{rng.randrange(30)}.txt\ndata {len(str(n)) + 1}\n{n}\n\n".encode()
+    git("init", "-q", "--bare", "-b", "main", str(path), cwd=path.parent)
+    marks = path / "marks"
+    git("fast-import", "--quiet", f"--export-marks={marks}", cwd=path, stdin=bytes(stream))
+    oid = dict(line.split() for line in marks.read_text().splitlines())
+    git("update-ref", "refs/heads/old", oid[f":{commits // 3}"], cwd=path)
+    git("update-ref", "-d", "refs/heads/incoming", cwd=path)
+    return oid[f":{commits}"], oid[f":{2 * commits // 3}"], oid[f":{commits // 3}"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_a_walk_past_the_single_log_lists_and_diffs_exactly_what_rev_list_and_diff_tree_give(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """Past SMALL_PUSH, the rest of a walk is listed and diffed in one pipeline (rev-list streamed
+    into diff-tree processes, in runs of consecutive commits): every walk (no exclusion, every ref
+    excluded, a known commit excluded; a second walk that reuses some or all of the first's
+    commits) must give the commits, their order and their parents exactly as rev-list then
+    diff-tree do, and the pipeline itself every commit not known, once (the walk's later step
+    would quietly diff any it missed)."""
+    from engine.change import Actor, Change, RefUpdate
+    from engine.facts import gitfacts
+    from engine.facts.gitfacts import GitFacts
+
+    tip, mid, old = _dag(tmp_path / "r.git", 400 + 37 * seed, seed)
+    repo = Git(str(tmp_path / "r.git"))
+    monkeypatch.setattr(gitfacts, "SMALL_PUSH", 50)
+    monkeypatch.setattr(git_module, "PARALLEL_MIN", 7)  # runs of 7 and more, the last one short
+    monkeypatch.setattr(git_module.os, "cpu_count", lambda: 3)  # two diff-tree processes while listing, then three
+    a, b = RefUpdate("0" * 40, mid, b"refs/heads/a"), RefUpdate("0" * 40, tip, b"refs/heads/b")
+    for server_refs, updates in (
+            (None, (a, b)), ([], (a, b)), ([(b"refs/heads/old", old)], (a, b)),
+            ([], (b, a))):  # a's walk then lies within b's: no commit left to diff
+        exclude = [oid for _, oid in server_refs or ()]
+        facts = GitFacts(repo, Change(updates, Actor("ann", "cli", "--actor"), "push"), server_refs=server_refs)
+        facts.prefetch()
+        for update in updates:
+            walked = repo.rev_list([update.new], exclude=exclude, exclude_all_refs=server_refs is None)
+            assert len(walked) > 50 + 3 * 7  # past the single log, and a run for each process
+            diffed = {c.oid: c for c in repo.commits([oid for oid, _ in walked])}
+            assert facts.commits_for(update, None) == [diffed[oid] for oid, _ in walked]
+            assert [(oid, facts._parents[oid]) for oid, _ in walked] == walked
+            known = {oid for oid, _ in walked[:51]}  # what the single log parsed
+            listed, found = repo.walk([update.new], exclude=exclude, exclude_all_refs=server_refs is None, known=known)
+            assert listed == walked
+            assert sorted(c.oid for c in found) == sorted(diffed.keys() - known)
+            assert all(diffed[c.oid] == c for c in found)

@@ -396,8 +396,14 @@ class GitFacts(ChangeFacts, LiveSources):
                 if len(commits) <= SMALL_PUSH:
                     listed = [c.oid for c in commits]
             if listed is None:
-                walked = self.git.rev_list(include, exclude=exclude, exclude_all_refs=all_refs)
+                diffed: list[Commit] = []
+                if details:  # listed and diffed in one pipeline: rev-list's walk is no phase of its own
+                    walked, diffed = self.git.walk(include, exclude=exclude, exclude_all_refs=all_refs,
+                                                   known=self._commits)
+                else:
+                    walked = self.git.rev_list(include, exclude=exclude, exclude_all_refs=all_refs)
                 self._parents.update(walked)
+                self._remember(diffed)  # after: parents then share the commits' tuples (80,000: ~10 MB)
                 listed = [oid for oid, _ in walked]
             self._ranges[key] = listed
         oids = self._ranges[key]
