@@ -121,10 +121,11 @@ def raw_push(server: Server, clone: Clone, commands: list[str], send: list[str],
     return Result(proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace"))
 
 
-def protected(root: Path, policy: str) -> tuple[Server, Clone]:
-    """A server protected by `policy` and a clone whose first commit is already on main."""
+def protected(root: Path, policy: str, env: Mapping[str, str] | None = None) -> tuple[Server, Clone]:
+    """A server protected by `policy` and a clone whose first commit is already on main (pushed
+    with `env`, e.g. a server's pusher identity)."""
     server = Server(root, policy)
     clone = Clone(root, server)
     clone.commit("init", "README.md")
-    assert clone.push("HEAD:refs/heads/main").code == 0
+    assert clone.push("HEAD:refs/heads/main", env=env).code == 0
     return server, clone

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.repos import Clone, Server, raw_push
+from tests.helpers.repos import Clone, Server, protected, raw_push
 from tests.helpers.servers import server_env
 
 POLICY = """
@@ -36,11 +36,7 @@ NEW = "commit(s) not on any ref of the repository"
 
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Server, Clone]:
-    server = Server(tmp_path, POLICY)
-    clone = Clone(tmp_path, server)
-    clone.commit("init", "README.md")
-    assert clone.push("HEAD:refs/heads/main", env=ALICE).code == 0
-    return server, clone
+    return protected(tmp_path, POLICY, env=ALICE)
 
 
 def dangling_weights(server: Server, clone: Clone) -> str:
