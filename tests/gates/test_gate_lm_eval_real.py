@@ -72,6 +72,12 @@ def side(name: str, samples: str | None = "samples_{task}_*.jsonl") -> str:
     return f'{{file: "{results_file(name)}"{extra}}}'
 
 
+def with_samples(samples: str, metric: str) -> str:
+    """candidate's results read with the sample logs `samples` (a quoted path pattern), against the baseline."""
+    return (f'{{results: {{file: "{results_file("candidate")}", samples: {samples}}}, '
+            f'baseline: {side("baseline")}, format: lm-eval, metric: "{metric}", max_regression: 0.05}}')
+
+
 def lm(extra: str, *, cand: str = "candidate", samples: bool = True) -> str:
     pattern = "samples_{task}_*.jsonl" if samples else None
     return (f"{{results: {side(cand, pattern)}, baseline: {side('baseline', pattern)}, "
@@ -291,9 +297,7 @@ def test_metric_globs_over_real_task_names(tmp_path: Path) -> None:
 def test_samples_of_another_run_are_refused(tmp_path: Path) -> None:
     """candidate's results with candidate2's sample log (the same 40 items, another model)."""
     other = f'"{run_dir("candidate2")}/samples_{{task}}_*.jsonl"'
-    body = (f'{{results: {{file: "{results_file("candidate")}", samples: {other}}}, '
-            f'baseline: {side("baseline")}, format: lm-eval, metric: "tiny_add:acc,none", max_regression: 0.05}}')
-    checked = judge(tmp_path, body)
+    checked = judge(tmp_path, with_samples(other, "tiny_add:acc,none"))
     assert (checked.code, checked[RULE]["status"]) == (1, "error"), checked[RULE]
     assert "does not belong to" in checked[RULE]["message"]
     assert ("lm-eval wrote it in the run of 2026-12-01T20-43-50.185216, "
@@ -340,8 +344,6 @@ def test_a_pattern_matching_two_logs_of_one_run_is_an_error(tmp_path: Path) -> N
     """A pattern that matches two tasks' logs of the same run (not told apart by the task
     names the results file lists) is refused, never guessed."""
     pattern = f'"{run_dir("candidate")}/samples_tiny_*.jsonl"'
-    body = (f'{{results: {{file: "{results_file("candidate")}", samples: {pattern}}}, '
-            f'baseline: {side("baseline")}, format: lm-eval, metric: "tiny_cmp:acc,none", max_regression: 0.05}}')
-    checked = judge(tmp_path, body)
+    checked = judge(tmp_path, with_samples(pattern, "tiny_cmp:acc,none"))
     assert (checked.code, checked[RULE]["status"]) == (1, "error"), checked[RULE]
     assert "for task tiny_cmp matches 4 files" in checked[RULE]["message"]
